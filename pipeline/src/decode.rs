@@ -1,0 +1,192 @@
+//! Decoding a scanned page into pixels, with its physical resolution.
+
+use std::io::{BufReader, Cursor};
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use scanner_drivers::{PageFormat, ScannedPage};
+use tiff::decoder::{Decoder as TiffDecoder, DecodingResult};
+use tiff::tags::{ResolutionUnit, Tag};
+
+/// The resolution assumed for a page whose file and driver both leave it unsaid: the usual desk-scan
+/// setting, and the one Tesseract is tuned for.
+pub const ASSUMED_DPI: f32 = 300.0;
+
+/// Resolutions outside this range are taken as a mistaken header (72 dpi "screen" defaults, 1 dpi aspect
+/// ratios) rather than a real scan.
+const PLAUSIBLE_DPI: std::ops::RangeInclusive<f32> = 50.0..=4800.0;
+
+/// Bounds on decoding, enforced by the decoders before they allocate.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Widest and tallest page accepted, in pixels. Default 16,000 (A3 at 1200 dpi is 14,030 tall).
+    pub max_side: u32,
+    /// Most memory one decoded page may take, in bytes. Default 1 GiB.
+    pub max_alloc: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_side: 16_000,
+            max_alloc: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a page could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The image decoder refused the data.
+    #[error("cannot decode the {format} image: {source}")]
+    Image {
+        /// The format the content claims.
+        format: PageFormat,
+        /// The decoder's reason.
+        source: image::ImageError,
+    },
+    /// One page of a multi-page TIFF could not be decoded.
+    #[error("cannot decode page {page} of the TIFF file: {reason}")]
+    TiffPage {
+        /// The page within the file, from 1.
+        page: u32,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A decoded page.
+pub struct Decoded {
+    /// The pixels.
+    pub image: DynamicImage,
+    /// Dots per inch, from the file, the driver, or [`ASSUMED_DPI`].
+    pub dpi: f32,
+    /// Whether `dpi` is an assumption because nothing said what it was.
+    pub dpi_assumed: bool,
+}
+
+/// Decodes `page`, enforcing `limits`.
+pub fn decode(page: &ScannedPage, limits: DecodeLimits) -> Result<Decoded, DecodeError> {
+    let image = if page.format == PageFormat::Tiff && page.frames > 1 {
+        decode_tiff_frame(&page.bytes, page.frame, limits)?
+    } else {
+        let format = match page.format {
+            PageFormat::Png => ImageFormat::Png,
+            PageFormat::Jpeg => ImageFormat::Jpeg,
+            _ => ImageFormat::Tiff,
+        };
+        let mut reader = ImageReader::with_format(Cursor::new(&page.bytes[..]), format);
+        reader.limits(image_limits(limits));
+        reader.decode().map_err(|source| DecodeError::Image {
+            format: page.format,
+            source,
+        })?
+    };
+    let from_file = file_dpi(page).filter(|d| PLAUSIBLE_DPI.contains(d));
+    let known = from_file.or(page.dpi.filter(|d| PLAUSIBLE_DPI.contains(d)));
+    Ok(Decoded {
+        image,
+        dpi: known.unwrap_or(ASSUMED_DPI),
+        dpi_assumed: known.is_none(),
+    })
+}
+
+fn image_limits(limits: DecodeLimits) -> Limits {
+    let mut l = Limits::default();
+    l.max_image_width = Some(limits.max_side);
+    l.max_image_height = Some(limits.max_side);
+    l.max_alloc = Some(limits.max_alloc);
+    l
+}
+
+/// The resolution the file itself records, in dots per inch.
+fn file_dpi(page: &ScannedPage) -> Option<f32> {
+    match page.format {
+        PageFormat::Png => {
+            let decoder = png::Decoder::new(Cursor::new(&page.bytes[..]));
+            let reader = decoder.read_info().ok()?;
+            let dims = reader.info().pixel_dims?;
+            (dims.unit == png::Unit::Meter).then(|| dims.xppu as f32 * 0.0254)
+        }
+        PageFormat::Jpeg => {
+            let mut decoder = zune_jpeg::JpegDecoder::new(zune_jpeg::zune_core::bytestream::ZCursor::new(&page.bytes[..]));
+            decoder.decode_headers().ok()?;
+            let info = decoder.info()?;
+            match info.pixel_density {
+                1 => Some(f32::from(info.x_density)),
+                2 => Some(f32::from(info.x_density) * 2.54),
+                _ => None,
+            }
+        }
+        _ => {
+            let mut decoder = TiffDecoder::new(BufReader::new(Cursor::new(&page.bytes[..]))).ok()?;
+            if page.frame > 0 {
+                decoder.seek_to_image(page.frame as usize).ok()?;
+            }
+            let resolution = decoder.find_tag(Tag::XResolution).ok()??.into_f64().ok()? as f32;
+            let unit = decoder
+                .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+                .ok()
+                .flatten()
+                .and_then(ResolutionUnit::from_u16)
+                .unwrap_or(ResolutionUnit::Inch);
+            match unit {
+                ResolutionUnit::Centimeter => Some(resolution * 2.54),
+                ResolutionUnit::Inch => Some(resolution),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Decodes page `frame` of a multi-page TIFF. The `image` crate reads only the first page of a TIFF, so the
+/// other pages go through the `tiff` crate, which already applies the photometric interpretation.
+fn decode_tiff_frame(bytes: &[u8], frame: u32, limits: DecodeLimits) -> Result<DynamicImage, DecodeError> {
+    let page = frame + 1;
+    let fail = |reason: String| DecodeError::TiffPage { page, reason };
+    let mut tiff_limits = tiff::decoder::Limits::default();
+    tiff_limits.decoding_buffer_size = limits.max_alloc.try_into().unwrap_or(usize::MAX);
+    let mut decoder = TiffDecoder::new(BufReader::new(Cursor::new(bytes)))
+        .map_err(|e| fail(e.to_string()))?
+        .with_limits(tiff_limits);
+    decoder
+        .seek_to_image(frame as usize)
+        .map_err(|e| fail(e.to_string()))?;
+    let (width, height) = decoder.dimensions().map_err(|e| fail(e.to_string()))?;
+    if width > limits.max_side || height > limits.max_side {
+        return Err(fail(format!(
+            "{width} x {height} pixels is larger than the {} pixel limit",
+            limits.max_side
+        )));
+    }
+    let color = decoder.colortype().map_err(|e| fail(e.to_string()))?;
+    let data = decoder.read_image().map_err(|e| fail(e.to_string()))?;
+    let unsupported = || fail(format!("{color:?} pixels are not supported"));
+    let image = match (color, data) {
+        (tiff::ColorType::Gray(1), DecodingResult::U8(packed)) => {
+            let row_bytes = width.div_ceil(8) as usize;
+            let mut pixels = Vec::with_capacity(width as usize * height as usize);
+            for row in packed.chunks(row_bytes).take(height as usize) {
+                pixels.extend((0..width as usize).map(|x| {
+                    let bit = row.get(x / 8).map_or(0, |b| (b >> (7 - x % 8)) & 1);
+                    if bit == 1 { 255 } else { 0 }
+                }));
+            }
+            image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
+        }
+        (tiff::ColorType::Gray(8), DecodingResult::U8(pixels)) => {
+            image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
+        }
+        (tiff::ColorType::Gray(16), DecodingResult::U16(pixels)) => {
+            image::ImageBuffer::from_raw(width, height, pixels).map(DynamicImage::ImageLuma16)
+        }
+        (tiff::ColorType::RGB(8), DecodingResult::U8(pixels)) => {
+            image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        }
+        (tiff::ColorType::RGBA(8), DecodingResult::U8(pixels)) => {
+            image::RgbaImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgba8)
+        }
+        _ => return Err(unsupported()),
+    };
+    image.ok_or_else(|| fail("the pixel data is shorter than the page".to_owned()))
+}

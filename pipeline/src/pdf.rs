@@ -1,0 +1,519 @@
+//! Packaging pages into one searchable PDF, written page by page so a long dossier never sits whole in
+//! memory.
+//!
+//! Each page is the scanned image at its true physical size (from its resolution) with an invisible text
+//! layer (text render mode 3) placed on the recognised words, in the manner of Tesseract's own PDF renderer:
+//! a "glyphless" CID font whose character codes are Unicode code points, so text extraction gives back the
+//! OCR text and selecting text in a viewer selects the words under the pointer.
+
+use std::io::{self, Write};
+
+use flate2::Compression;
+use flate2::write::ZlibEncoder;
+use image::DynamicImage;
+use lopdf::{Dictionary, Object, Stream, StringFormat, Writer, dictionary};
+
+use crate::ocr::Word;
+
+/// Tesseract's glyphless font (Apache-2.0, from tessdata's `pdf.ttf`): one empty glyph, used for every
+/// character of the invisible text layer.
+const GLYPHLESS_FONT: &[u8] = include_bytes!("../assets/glyphless.ttf");
+
+/// Each glyph advances half an em, as in Tesseract's renderer; words are stretched to their boxes with `Tz`.
+const GLYPH_ADVANCE: f32 = 0.5;
+
+/// How a page image is stored in the PDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageEncoding {
+    /// The scanner's JPEG bytes, embedded as they are (no second lossy pass).
+    Jpeg,
+    /// Deflate-compressed 8-bit samples.
+    Flate,
+    /// Deflate-compressed 1-bit samples, for pages that are pure black and white.
+    FlateBilevel,
+}
+
+/// A page image ready to be written into a PDF.
+#[derive(Debug, Clone)]
+pub struct PdfImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Colour (three components) or grey (one).
+    pub color: bool,
+    /// How `data` is encoded.
+    pub encoding: ImageEncoding,
+    /// The encoded samples.
+    pub data: Vec<u8>,
+}
+
+impl PdfImage {
+    /// Embeds a JPEG as it is. `components` is 1 (grey) or 3 (colour).
+    pub fn jpeg(bytes: &[u8], width: u32, height: u32, components: u8) -> Self {
+        Self {
+            width,
+            height,
+            color: components == 3,
+            encoding: ImageEncoding::Jpeg,
+            data: bytes.to_vec(),
+        }
+    }
+
+    /// Encodes decoded pixels losslessly: 1-bit for pure black-and-white pages, 8-bit grey, or RGB.
+    pub fn lossless(image: &DynamicImage) -> io::Result<Self> {
+        let (width, height) = (image.width(), image.height());
+        let grey = !image.color().has_color();
+        if grey {
+            let luma = image.to_luma8();
+            if luma.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255) {
+                let row_bytes = width.div_ceil(8) as usize;
+                let mut packed = vec![0u8; row_bytes * height as usize];
+                for (y, row) in luma.rows().enumerate() {
+                    for (x, p) in row.enumerate() {
+                        if p.0[0] == 255 {
+                            packed[y * row_bytes + x / 8] |= 0x80 >> (x % 8);
+                        }
+                    }
+                }
+                return Ok(Self {
+                    width,
+                    height,
+                    color: false,
+                    encoding: ImageEncoding::FlateBilevel,
+                    data: deflate(&packed)?,
+                });
+            }
+            return Ok(Self {
+                width,
+                height,
+                color: false,
+                encoding: ImageEncoding::Flate,
+                data: deflate(luma.as_raw())?,
+            });
+        }
+        Ok(Self {
+            width,
+            height,
+            color: true,
+            encoding: ImageEncoding::Flate,
+            data: deflate(image.to_rgb8().as_raw())?,
+        })
+    }
+
+    fn stream(&self) -> Stream {
+        let (filter, bits) = match self.encoding {
+            ImageEncoding::Jpeg => ("DCTDecode", 8),
+            ImageEncoding::Flate => ("FlateDecode", 8),
+            ImageEncoding::FlateBilevel => ("FlateDecode", 1),
+        };
+        let dict = dictionary! {
+            "Type" => "XObject",
+            "Subtype" => "Image",
+            "Width" => i64::from(self.width),
+            "Height" => i64::from(self.height),
+            "ColorSpace" => if self.color { "DeviceRGB" } else { "DeviceGray" },
+            "BitsPerComponent" => bits,
+            "Filter" => filter,
+        };
+        Stream::new(dict, self.data.clone()).with_compression(false)
+    }
+}
+
+fn deflate(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
+    encoder.write_all(data)?;
+    encoder.finish()
+}
+
+/// What the packaged PDF says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentInfo {
+    /// The document's title (the dossier code and kind, say).
+    pub title: String,
+    /// A longer description: procedure, unit.
+    pub subject: String,
+    /// Search keywords.
+    pub keywords: String,
+    /// Creation date in PDF form (`D:20231128090000+07'00'`); left out when `None`, so the same pages
+    /// always package to the same bytes.
+    pub created: Option<String>,
+}
+
+/// One page to write: the image, its resolution and the words on it.
+pub struct PdfPage<'a> {
+    /// The page image.
+    pub image: &'a PdfImage,
+    /// Dots per inch, giving the page's physical size.
+    pub dpi: f32,
+    /// The recognised words, in pixels, for the text layer.
+    pub words: &'a [Word],
+}
+
+/// Why packaging failed. Packaging writes to a file or buffer of ours, so this is an I/O problem, not bad
+/// input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageError {
+    /// Writing the PDF failed.
+    #[error("cannot write the PDF: {0}")]
+    Io(#[from] io::Error),
+    /// The PDF serialiser failed.
+    #[error("cannot write the PDF: {0}")]
+    Pdf(#[from] lopdf::Error),
+    /// `finish` was called with no page added.
+    #[error("a PDF needs at least one page")]
+    NoPages,
+}
+
+/// Writes a PDF incrementally: header and shared resources first, then each page's objects as it comes,
+/// then the page tree, catalogue and cross-reference table.
+pub struct PdfPackager<W: Write> {
+    out: CountingWriter<W>,
+    offsets: Vec<(u32, u64)>,
+    next_id: u32,
+    font_id: u32,
+    page_ids: Vec<u32>,
+    info: DocumentInfo,
+    id_hasher: blake3::Hasher,
+}
+
+const CATALOG_ID: u32 = 1;
+const PAGES_ID: u32 = 2;
+
+impl<W: Write> PdfPackager<W> {
+    /// Starts a PDF on `writer`.
+    pub fn new(writer: W, info: DocumentInfo) -> Result<Self, PackageError> {
+        let mut packager = Self {
+            out: CountingWriter {
+                inner: writer,
+                written: 0,
+            },
+            offsets: Vec::new(),
+            next_id: PAGES_ID + 1,
+            font_id: 0,
+            page_ids: Vec::new(),
+            info,
+            id_hasher: blake3::Hasher::new(),
+        };
+        // A binary comment after the header tells transfer tools the file is binary.
+        packager.out.write_all(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n")?;
+        packager.font_id = packager.write_font()?;
+        Ok(packager)
+    }
+
+    fn allocate(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn write(&mut self, id: u32, object: &Object) -> Result<(), PackageError> {
+        self.offsets.push((id, self.out.written));
+        write!(self.out, "{id} 0 obj\n")?;
+        Writer::write_object(&mut self.out, object)?;
+        self.out.write_all(b"\nendobj\n")?;
+        Ok(())
+    }
+
+    fn write_new(&mut self, object: &Object) -> Result<u32, PackageError> {
+        let id = self.allocate();
+        self.write(id, object)?;
+        Ok(id)
+    }
+
+    /// The glyphless Type0 font shared by every page's text layer.
+    fn write_font(&mut self) -> Result<u32, PackageError> {
+        let file = Stream::new(
+            dictionary! { "Length1" => GLYPHLESS_FONT.len() as i64 },
+            GLYPHLESS_FONT.to_vec(),
+        );
+        let file_id = self.write_new(&Object::Stream(file))?;
+        let descriptor_id = self.write_new(&Object::Dictionary(dictionary! {
+            "Type" => "FontDescriptor",
+            "FontName" => "GlyphLessFont",
+            "FontBBox" => vec![0.into(), 0.into(), 500.into(), 1000.into()],
+            "Flags" => 5,
+            "ItalicAngle" => 0,
+            "Ascent" => 1000,
+            "Descent" => 0,
+            "CapHeight" => 1000,
+            "StemV" => 80,
+            "FontFile2" => Object::Reference((file_id, 0)),
+        }))?;
+        // Every character code maps to glyph 1, the font's only glyph.
+        let gid_map: Vec<u8> = std::iter::repeat_n([0u8, 1u8], 65536).flatten().collect();
+        let gid_map_id = self.write_new(&Object::Stream(
+            Stream::new(dictionary! { "Filter" => "FlateDecode" }, deflate(&gid_map)?)
+                .with_compression(false),
+        ))?;
+        let cid_font_id = self.write_new(&Object::Dictionary(dictionary! {
+            "Type" => "Font",
+            "Subtype" => "CIDFontType2",
+            "BaseFont" => "GlyphLessFont",
+            "CIDSystemInfo" => dictionary! {
+                "Registry" => Object::string_literal("Adobe"),
+                "Ordering" => Object::string_literal("Identity"),
+                "Supplement" => 0,
+            },
+            "FontDescriptor" => Object::Reference((descriptor_id, 0)),
+            "CIDToGIDMap" => Object::Reference((gid_map_id, 0)),
+            "DW" => (1000.0 * GLYPH_ADVANCE) as i64,
+        }))?;
+        let to_unicode_id = self.write_new(&Object::Stream(Stream::new(
+            Dictionary::new(),
+            TO_UNICODE_CMAP.as_bytes().to_vec(),
+        )))?;
+        self.write_new(&Object::Dictionary(dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type0",
+            "BaseFont" => "GlyphLessFont",
+            "Encoding" => "Identity-H",
+            "DescendantFonts" => vec![Object::Reference((cid_font_id, 0))],
+            "ToUnicode" => Object::Reference((to_unicode_id, 0)),
+        }))
+    }
+
+    /// Appends a page.
+    pub fn add_page(&mut self, page: PdfPage<'_>) -> Result<(), PackageError> {
+        let scale = 72.0 / page.dpi;
+        let width_pt = page.image.width as f32 * scale;
+        let height_pt = page.image.height as f32 * scale;
+        self.id_hasher.update(&page.image.data);
+
+        let image_id = self.write_new(&Object::Stream(page.image.stream()))?;
+        let content = page_content(width_pt, height_pt, scale, page.words);
+        self.id_hasher.update(&content);
+        let content_id = self.write_new(&Object::Stream(Stream::new(Dictionary::new(), content)))?;
+        let page_id = self.write_new(&Object::Dictionary(dictionary! {
+            "Type" => "Page",
+            "Parent" => Object::Reference((PAGES_ID, 0)),
+            "MediaBox" => vec![0.into(), 0.into(), Object::Real(width_pt), Object::Real(height_pt)],
+            "Resources" => dictionary! {
+                "XObject" => dictionary! { "Im0" => Object::Reference((image_id, 0)) },
+                "Font" => dictionary! { "F0" => Object::Reference((self.font_id, 0)) },
+            },
+            "Contents" => Object::Reference((content_id, 0)),
+        }))?;
+        self.page_ids.push(page_id);
+        Ok(())
+    }
+
+    /// Writes the page tree, catalogue, document information and cross-reference table, and returns the
+    /// writer.
+    pub fn finish(mut self) -> Result<W, PackageError> {
+        if self.page_ids.is_empty() {
+            return Err(PackageError::NoPages);
+        }
+        let kids: Vec<Object> = self.page_ids.iter().map(|&id| Object::Reference((id, 0))).collect();
+        let count = kids.len() as i64;
+        self.write(
+            PAGES_ID,
+            &Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
+        )?;
+        self.write(
+            CATALOG_ID,
+            &Object::Dictionary(dictionary! { "Type" => "Catalog", "Pages" => Object::Reference((PAGES_ID, 0)) }),
+        )?;
+        let mut info = dictionary! {
+            "Title" => lopdf::text_string(&self.info.title),
+            "Subject" => lopdf::text_string(&self.info.subject),
+            "Keywords" => lopdf::text_string(&self.info.keywords),
+            "Creator" => Object::string_literal("sohoa"),
+            "Producer" => Object::string_literal(concat!("sohoa ", env!("CARGO_PKG_VERSION"))),
+        };
+        if let Some(created) = &self.info.created {
+            info.set("CreationDate", Object::string_literal(created.as_str()));
+        }
+        let info_id = self.write_new(&Object::Dictionary(info))?;
+
+        // The document ID is derived from the content, so the same pages always give the same file.
+        self.id_hasher.update(self.info.title.as_bytes());
+        let id = self.id_hasher.finalize().as_bytes()[..16].to_vec();
+        let xref_at = self.out.written;
+        let size = self.next_id;
+        self.offsets.sort_unstable();
+        write!(self.out, "xref\n0 {size}\n0000000000 65535 f \n")?;
+        for (_, offset) in &self.offsets {
+            write!(self.out, "{offset:010} 00000 n \n")?;
+        }
+        self.out.write_all(b"trailer\n")?;
+        let trailer = dictionary! {
+            "Size" => i64::from(size),
+            "Root" => Object::Reference((CATALOG_ID, 0)),
+            "Info" => Object::Reference((info_id, 0)),
+            "ID" => vec![
+                Object::String(id.clone(), StringFormat::Hexadecimal),
+                Object::String(id, StringFormat::Hexadecimal),
+            ],
+        };
+        Writer::write_object(&mut self.out, &Object::Dictionary(trailer))?;
+        write!(self.out, "\nstartxref\n{xref_at}\n%%EOF\n")?;
+        self.out.flush()?;
+        Ok(self.out.inner)
+    }
+}
+
+/// The page's content stream: the image scaled to the page, then one invisible, horizontally stretched
+/// run of text per word, with a trailing space so extracted text keeps its word breaks.
+fn page_content(width_pt: f32, height_pt: f32, scale: f32, words: &[Word]) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut ops = format!("q\n{width_pt:.3} 0 0 {height_pt:.3} 0 0 cm\n/Im0 Do\nQ\n");
+    if !words.is_empty() {
+        ops.push_str("BT\n3 Tr\n");
+        for (i, word) in words.iter().enumerate() {
+            let next_on_line = words.get(i + 1).filter(|n| n.line == word.line && n.x > word.x);
+            let mut codes: Vec<u16> = word.text.chars().filter_map(bmp_code).collect();
+            let span_px = match next_on_line {
+                Some(next) => {
+                    codes.push(u16::from(b' '));
+                    next.x - word.x
+                }
+                None => word.w,
+            };
+            if codes.is_empty() || word.h == 0 {
+                continue;
+            }
+            let font_size = (word.h as f32 * scale).max(1.0);
+            let natural_width = codes.len() as f32 * font_size * GLYPH_ADVANCE;
+            let stretch = 100.0 * (span_px.max(1) as f32 * scale) / natural_width;
+            let x = word.x as f32 * scale;
+            let baseline = height_pt - (word.y + word.h) as f32 * scale;
+            let hex: String = codes.iter().map(|c| format!("{c:04X}")).collect();
+            let _ = writeln!(
+                ops,
+                "/F0 {font_size:.2} Tf {stretch:.2} Tz 1 0 0 1 {x:.2} {baseline:.2} Tm <{hex}> Tj"
+            );
+        }
+        ops.push_str("ET\n");
+    }
+    ops.into_bytes()
+}
+
+/// The glyphless font's character codes are UTF-16 code units; characters outside the Basic Multilingual
+/// Plane (none occur in Vietnamese) are left out of the text layer.
+fn bmp_code(c: char) -> Option<u16> {
+    u16::try_from(u32::from(c)).ok()
+}
+
+/// Maps every two-byte code to the same Unicode code point.
+const TO_UNICODE_CMAP: &str = "/CIDInit /ProcSet findresource begin
+12 dict begin
+begincmap
+/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def
+/CMapName /Adobe-Identity-UCS def
+/CMapType 2 def
+1 begincodespacerange
+<0000> <FFFF>
+endcodespacerange
+1 beginbfrange
+<0000> <FFFF> <0000>
+endbfrange
+endcmap
+CMapName currentdict /CMap defineresource pop
+end
+end
+";
+
+struct CountingWriter<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(text: &str, x: u32, line: u32) -> Word {
+        Word {
+            text: text.to_owned(),
+            x,
+            y: 100 + 60 * line,
+            w: 40 * text.chars().count() as u32,
+            h: 40,
+            conf: 95.0,
+            line,
+        }
+    }
+
+    fn sample_pdf() -> Vec<u8> {
+        let image = PdfImage::lossless(&DynamicImage::ImageLuma8(image::GrayImage::from_pixel(
+            600,
+            300,
+            image::Luma([200]),
+        )))
+        .unwrap();
+        let words = [word("Giấy", 10, 0), word("đất", 200, 0), word("Hương", 10, 1)];
+        let mut packager = PdfPackager::new(Vec::new(), DocumentInfo::default()).unwrap();
+        for _ in 0..2 {
+            packager
+                .add_page(PdfPage {
+                    image: &image,
+                    dpi: 150.0,
+                    words: &words,
+                })
+                .unwrap();
+        }
+        packager.finish().unwrap()
+    }
+
+    #[test]
+    fn pages_get_their_physical_size_and_the_text_layer_extracts() {
+        let pdf = sample_pdf();
+        let doc = lopdf::Document::load_mem(&pdf).expect("lopdf reads back what we wrote");
+        let pages = doc.get_pages();
+        assert_eq!(pages.len(), 2);
+        let page = doc.get_dictionary(pages[&1]).unwrap();
+        let media_box = page.get(b"MediaBox").unwrap().as_array().unwrap();
+        // 600 x 300 pixels at 150 dpi is 4 x 2 inches.
+        assert_eq!(media_box[2].as_float().unwrap(), 288.0);
+        assert_eq!(media_box[3].as_float().unwrap(), 144.0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sample.pdf");
+        std::fs::write(&path, &pdf).unwrap();
+        let check = std::process::Command::new("qpdf").arg("--check").arg(&path).output().unwrap();
+        assert!(check.status.success(), "qpdf --check: {}", String::from_utf8_lossy(&check.stdout));
+        let text = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
+        let text = String::from_utf8(text.stdout).unwrap();
+        assert!(text.contains("Giấy đất"), "words of a line keep their space: {text:?}");
+        assert!(text.contains("Hương"), "{text:?}");
+    }
+
+    #[test]
+    fn the_same_pages_package_to_the_same_bytes() {
+        assert_eq!(sample_pdf(), sample_pdf());
+    }
+
+    #[test]
+    fn pure_black_and_white_pages_are_stored_with_one_bit() {
+        let mut page = image::GrayImage::from_pixel(16, 2, image::Luma([255]));
+        page.put_pixel(0, 0, image::Luma([0]));
+        let image = PdfImage::lossless(&DynamicImage::ImageLuma8(page)).unwrap();
+        assert_eq!(image.encoding, ImageEncoding::FlateBilevel);
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::ZlibDecoder::new(&image.data[..]),
+            &mut raw,
+        )
+        .unwrap();
+        assert_eq!(raw, [0x7F, 0xFF, 0xFF, 0xFF]);
+    }
+
+    #[test]
+    fn an_empty_document_is_refused() {
+        let packager = PdfPackager::new(Vec::new(), DocumentInfo::default()).unwrap();
+        assert!(matches!(packager.finish(), Err(PackageError::NoPages)));
+    }
+}

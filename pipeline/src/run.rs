@@ -1,0 +1,291 @@
+//! Running pages through decode → OCR → hash → encode in parallel, handing them out in order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use image::DynamicImage;
+use scanner_drivers::{PageFormat, PageSource, ScannedPage};
+
+use crate::decode::{self, DecodeError, DecodeLimits};
+use crate::ocr::{self, OcrError, OcrSettings, PageText};
+use crate::pdf::PdfImage;
+
+/// Settings for a [`Pipeline`].
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Worker threads, each with its own OCR engine. Default: one per core.
+    pub threads: usize,
+    /// Most pages held at once (being processed, or done and waiting for an earlier page). Default: twice
+    /// the threads, enough to keep every core busy while a slow page holds back the ones after it.
+    pub window: usize,
+    /// OCR languages and model folder.
+    pub ocr: OcrSettings,
+    /// Decoding bounds.
+    pub decode: DecodeLimits,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            threads,
+            window: threads * 2,
+            ocr: OcrSettings::default(),
+            decode: DecodeLimits::default(),
+        }
+    }
+}
+
+/// Why the pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The OCR engine cannot start.
+    #[error(transparent)]
+    Ocr(#[from] OcrError),
+    /// The worker threads cannot start.
+    #[error("cannot start the worker threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+}
+
+/// Why one page failed. The other pages go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PageError {
+    /// The scanner or file could not deliver the page.
+    #[error("{0}")]
+    Source(String),
+    /// The image could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// OCR failed.
+    #[error(transparent)]
+    Ocr(#[from] OcrError),
+    /// The page could not be encoded for the PDF.
+    #[error("cannot encode the page image: {0}")]
+    Encode(String),
+}
+
+/// A page that failed, with where it came from and why.
+#[derive(Debug, thiserror::Error)]
+#[error("page {number} ({origin}): {error}")]
+pub struct PageFailure {
+    /// The page's number in the document, from 1.
+    pub number: u32,
+    /// Where it came from.
+    pub origin: String,
+    /// Why it failed.
+    pub error: PageError,
+}
+
+/// An object to store: bytes, their media type and their BLAKE3 hash.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    /// The bytes.
+    pub bytes: Arc<[u8]>,
+    /// IANA media type.
+    pub media_type: &'static str,
+    /// BLAKE3 of `bytes`.
+    pub blake3: blake3::Hash,
+}
+
+impl Blob {
+    fn new(bytes: Arc<[u8]>, media_type: &'static str) -> Self {
+        let blake3 = blake3::hash(&bytes);
+        Self {
+            bytes,
+            media_type,
+            blake3,
+        }
+    }
+}
+
+/// A page that went through the pipeline.
+#[derive(Debug)]
+pub struct ProcessedPage {
+    /// The page's number in the document, from 1.
+    pub number: u32,
+    /// Where it came from.
+    pub origin: String,
+    /// The page master: the scanner's original file for single-image files; for a page of a multi-page
+    /// TIFF, that page alone, losslessly as PNG.
+    pub master: Blob,
+    /// For a page of a multi-page file, the whole original file, kept too.
+    pub source_file: Option<Blob>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Resolution in dots per inch.
+    pub dpi: f32,
+    /// Whether the resolution was assumed because the file did not say.
+    pub dpi_assumed: bool,
+    /// What OCR read.
+    pub text: PageText,
+    /// The image as it goes into the PDF.
+    pub pdf_image: PdfImage,
+}
+
+/// The outcome of one page.
+pub type PageOutcome = Result<ProcessedPage, PageFailure>;
+
+/// The page pipeline: a pool of worker threads, each with its own OCR engine.
+///
+/// Tesseract runs single-threaded inside each worker (set `OMP_THREAD_LIMIT=1` in the process before any
+/// engine starts), so the pool owns the cores.
+pub struct Pipeline {
+    pool: rayon::ThreadPool,
+    options: Arc<PipelineOptions>,
+}
+
+impl Pipeline {
+    /// Starts the worker pool, after checking that an OCR engine starts with the configured languages.
+    pub fn new(options: PipelineOptions) -> Result<Self, PipelineError> {
+        ocr::check_engine(&options.ocr)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads.max(1))
+            .thread_name(|i| format!("sohoa-page-{i}"))
+            .build()?;
+        Ok(Self {
+            pool,
+            options: Arc::new(options),
+        })
+    }
+
+    /// The options the pipeline runs with.
+    pub fn options(&self) -> &PipelineOptions {
+        &self.options
+    }
+
+    /// Runs every page of `source` through the pipeline, in parallel, and hands each outcome to `on_page`
+    /// in page order. At most `window` pages are held at once, however long the document. Stops early
+    /// with `on_page`'s error if it returns one.
+    pub fn run<E>(
+        &self,
+        source: &mut dyn PageSource,
+        mut on_page: impl FnMut(PageOutcome) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (done_tx, done_rx) = mpsc::channel::<(u32, PageOutcome)>();
+        let window = self.options.window.max(1);
+        let mut ready: BTreeMap<u32, PageOutcome> = BTreeMap::new();
+        let mut held = 0usize;
+        let mut next_number = 1u32;
+        let mut next_out = 1u32;
+        let mut source_done = false;
+        loop {
+            while !source_done && held < window {
+                match source.next_page() {
+                    None => source_done = true,
+                    Some(Err(e)) => {
+                        held += 1;
+                        let failure = PageFailure {
+                            number: next_number,
+                            origin: e.origin,
+                            error: PageError::Source(e.reason),
+                        };
+                        ready.insert(next_number, Err(failure));
+                        next_number += 1;
+                    }
+                    Some(Ok(page)) => {
+                        held += 1;
+                        let number = next_number;
+                        next_number += 1;
+                        let tx = done_tx.clone();
+                        let options = Arc::clone(&self.options);
+                        self.pool.spawn(move || {
+                            // The receiver is gone only when the caller stopped early.
+                            let _ = tx.send((number, process(number, page, &options)));
+                        });
+                    }
+                }
+            }
+            while let Some(outcome) = ready.remove(&next_out) {
+                held -= 1;
+                next_out += 1;
+                on_page(outcome)?;
+            }
+            if held == 0 && source_done {
+                return Ok(());
+            }
+            if !ready.contains_key(&next_out) {
+                // A worker holds a sender for every page in flight, so this only fails if a worker
+                // panicked; fail the page rather than wait forever.
+                match done_rx.recv() {
+                    Ok((number, outcome)) => {
+                        ready.insert(number, outcome);
+                    }
+                    Err(_) => {
+                        let failure = PageFailure {
+                            number: next_out,
+                            origin: String::new(),
+                            error: PageError::Encode("a worker thread stopped unexpectedly".to_owned()),
+                        };
+                        ready.insert(next_out, Err(failure));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn process(number: u32, page: ScannedPage, options: &PipelineOptions) -> PageOutcome {
+    let origin = page.origin.clone();
+    process_page(number, page, options).map_err(|error| PageFailure {
+        number,
+        origin,
+        error,
+    })
+}
+
+fn process_page(number: u32, page: ScannedPage, options: &PipelineOptions) -> Result<ProcessedPage, PageError> {
+    let decoded = decode::decode(&page, options.decode)?;
+    let image = decoded.image;
+    let grey = image.to_luma8();
+    let text = ocr::recognise(&grey, decoded.dpi, &options.ocr)?;
+    drop(grey);
+
+    let (master, source_file) = if page.frames > 1 {
+        let png = encode_png(&image).map_err(|e| PageError::Encode(e.to_string()))?;
+        (
+            Blob::new(png.into(), PageFormat::Png.media_type()),
+            Some(Blob::new(page.bytes.clone(), page.format.media_type())),
+        )
+    } else {
+        (Blob::new(page.bytes.clone(), page.format.media_type()), None)
+    };
+    let pdf_image = pdf_image(&page, &image).map_err(|e| PageError::Encode(e.to_string()))?;
+    Ok(ProcessedPage {
+        number,
+        origin: page.origin,
+        master,
+        source_file,
+        width: image.width(),
+        height: image.height(),
+        dpi: decoded.dpi,
+        dpi_assumed: decoded.dpi_assumed,
+        text,
+        pdf_image,
+    })
+}
+
+/// JPEG scans go into the PDF as they are; everything else is stored losslessly.
+fn pdf_image(page: &ScannedPage, image: &DynamicImage) -> std::io::Result<PdfImage> {
+    if page.format == PageFormat::Jpeg {
+        let components = match image {
+            DynamicImage::ImageLuma8(_) => Some(1),
+            DynamicImage::ImageRgb8(_) => Some(3),
+            _ => None,
+        };
+        if let Some(components) = components {
+            return Ok(PdfImage::jpeg(&page.bytes, image.width(), image.height(), components));
+        }
+    }
+    PdfImage::lossless(image)
+}
+
+fn encode_png(image: &DynamicImage) -> image::ImageResult<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}

@@ -1,0 +1,26 @@
+//! Where scanned pages come from.
+//!
+//! Every scanner the desk uses, from a folder of files to a network scanner, is a [`PageSource`]: it yields
+//! [`ScannedPage`]s in reading order, each carrying the scanner's original bytes untouched. Decoding, OCR and
+//! packaging happen downstream in the `pipeline` crate; a driver only says what it received and, where it
+//! knows, at what resolution.
+//!
+//! The first driver is [`FileImport`]: PNG, JPEG and TIFF files (multi-page TIFF included) or folders of
+//! them, identified by their content rather than their names.
+//!
+//! ```no_run
+//! use scanner_drivers::{FileImport, PageSource};
+//!
+//! let mut source = FileImport::new(["scans/0042"]).expect("readable paths");
+//! while let Some(page) = source.next_page() {
+//!     let page = page.expect("a readable page");
+//!     println!("{} ({} bytes)", page.origin, page.bytes.len());
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod files;
+mod page;
+
+pub use files::{FileImport, FileImportError, ImportLimits};
+pub use page::{PageFormat, PageSource, ScannedPage, SourceError};
