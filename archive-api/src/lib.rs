@@ -1,1 +1,70 @@
-//! stub
+//! sohoa's archive: where packaged documents are stored, recorded, indexed and served.
+//!
+//! Pages come in from a [`scanner_drivers::PageSource`], go through the [`pipeline`], and leave as:
+//! - objects in a content-addressed store ([`BlobStore`], any `object_store` backend; a local folder by
+//!   default): every page master and every PDF under its BLAKE3 hash, verified on every read;
+//! - rows in the database ([`Repo`], SQLite by default): dossiers, documents, pages with their OCR text;
+//! - entries in the full-text index ([`SearchIndex`], tantivy): a view over the pages table with
+//!   Vietnamese accent folding, rebuilt from the database at will.
+//!
+//! [`Archive`] ties them together; [`routes::router`] serves them over HTTP.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use archive_api::{Archive, ArchiveConfig, SearchQuery};
+//!
+//! let archive = Archive::open(ArchiveConfig::new("sohoa-data")).await?;
+//! let hits = archive.search(&SearchQuery { text: "nguyen van a".into(), limit: 10, ..Default::default() }).await?;
+//! for hit in hits {
+//!     println!("{} page {}: {}", hit.dossier, hit.page, hit.snippet);
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod archive;
+mod blobs;
+pub mod codes;
+mod index;
+mod repo;
+pub mod routes;
+mod time;
+
+pub use archive::{
+    Archive, ArchiveConfig, IngestError, IngestProgress, IngestReport, IngestRequest, ObjectError, OpenError,
+    PageReport, ProgressFn,
+};
+pub use blobs::{BlobError, BlobStore};
+pub use index::{IndexError, SearchHit, SearchIndex, SearchQuery};
+pub use repo::{NewDossier, Repo, RepoError, Totals};
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a server brings its index up to date with the database (pages written by another process,
+/// such as `sohoa ingest` on the same data directory).
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Serves the API on `listener` until `shutdown` completes, keeping the index current meanwhile.
+pub async fn serve(
+    archive: Arc<Archive>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let follower = {
+        let archive = Arc::clone(&archive);
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = archive.index().sync(archive.repo()).await {
+                    tracing::warn!(error = %e, "index follower: sync failed; retrying");
+                }
+                tokio::time::sleep(FOLLOW_INTERVAL).await;
+            }
+        })
+    };
+    let app = routes::router(archive).layer(tower_http::trace::TraceLayer::new_for_http());
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    follower.abort();
+    result
+}

@@ -61,6 +61,7 @@ pub enum FileImportError {
 #[derive(Debug)]
 struct Entry {
     path: PathBuf,
+    label: String,
     format: Option<PageFormat>,
     frames: u32,
 }
@@ -88,13 +89,7 @@ impl FileImport {
         paths: impl IntoIterator<Item = P>,
         limits: ImportLimits,
     ) -> Result<Self, FileImportError> {
-        let mut import = Self {
-            entries: Vec::new(),
-            skipped: Vec::new(),
-            limits,
-            next_entry: 0,
-            current: None,
-        };
+        let mut import = Self::empty(limits);
         let mut described = Vec::new();
         for path in paths {
             let path = path.as_ref();
@@ -110,6 +105,33 @@ impl FileImport {
                 found: pages,
                 limit: limits.max_pages,
             });
+        }
+        Ok(import)
+    }
+
+    fn empty(limits: ImportLimits) -> Self {
+        Self {
+            entries: Vec::new(),
+            skipped: Vec::new(),
+            limits,
+            next_entry: 0,
+            current: None,
+        }
+    }
+
+    /// Imports the given files, in order, naming each page by its label rather than its path (uploads
+    /// spooled to work files keep the name the clerk's computer gave them).
+    pub fn labelled(files: impl IntoIterator<Item = (PathBuf, String)>) -> Result<Self, FileImportError> {
+        let limits = ImportLimits::default();
+        let mut import = Self::empty(limits);
+        for (path, label) in files {
+            import.add_path(&path, true)?;
+            if let Some(entry) = import.entries.last_mut() {
+                entry.label = label;
+            }
+        }
+        if import.entries.is_empty() {
+            return Err(FileImportError::Empty("the upload".to_owned()));
         }
         Ok(import)
     }
@@ -153,6 +175,7 @@ impl FileImport {
         };
         self.entries.push(Entry {
             path: path.to_path_buf(),
+            label: path.display().to_string(),
             format,
             frames,
         });
@@ -204,7 +227,7 @@ impl PageSource for FileImport {
         }
         let entry = self.entries.get(self.next_entry)?;
         self.next_entry += 1;
-        let name = entry.path.display().to_string();
+        let name = entry.label.clone();
         match self.load(entry) {
             Err(reason) => Some(Err(SourceError { origin: name, reason })),
             Ok((bytes, format)) => {

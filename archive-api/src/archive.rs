@@ -1,0 +1,442 @@
+//! The archive service: ingest pages into stored, recorded, indexed documents; search; fetch by hash.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pipeline::{Blob, DocumentInfo, PackageError, PageFailure, PdfPackager, PdfPage, Pipeline, PipelineError, PipelineOptions};
+use scanner_drivers::PageSource;
+use serde::Serialize;
+use tokio::sync::{OnceCell, mpsc};
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::codes::{CodeError, ContentHash, DocumentKind};
+use crate::index::{IndexError, SearchHit, SearchIndex, SearchQuery};
+use crate::repo::{NewDocument, NewDossier, NewPage, ObjectRecord, Repo, RepoError};
+
+/// Where the archive keeps its state and how it processes pages.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    /// The data directory: `sohoa.db` (SQLite), `objects/` (the object store), `index/` (the search index),
+    /// `tmp/` (work files).
+    pub data_dir: PathBuf,
+    /// Page pipeline settings.
+    pub pipeline: PipelineOptions,
+}
+
+impl ArchiveConfig {
+    /// Defaults for everything but the data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            pipeline: PipelineOptions::default(),
+        }
+    }
+}
+
+/// Why the archive could not open.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The data directory is unusable.
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The object store could not be opened.
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
+    /// The index could not be opened.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// Why an ingest did not produce a document. Nothing partial is recorded: objects already stored stay
+/// unreferenced (content-addressed, so a retry reuses them) and no database row points at them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// A code or field is malformed.
+    #[error(transparent)]
+    Invalid(#[from] CodeError),
+    /// The dossier is registered with other details.
+    #[error("{0}")]
+    Conflict(String),
+    /// No pages were given.
+    #[error("no pages to ingest")]
+    NoPages,
+    /// Some pages failed; the document was not recorded.
+    #[error("{} of the pages failed; nothing was recorded. {}", .0.len(), describe_failures(.0))]
+    PagesFailed(Vec<PageFailure>),
+    /// The page pipeline could not start.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The PDF could not be written.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// The object store failed.
+    #[error(transparent)]
+    Storage(#[from] BlobError),
+    /// The database failed.
+    #[error(transparent)]
+    Database(RepoError),
+    /// A work file could not be written.
+    #[error("work file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<RepoError> for IngestError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Conflict(message) => Self::Conflict(message),
+            other => Self::Database(other),
+        }
+    }
+}
+
+fn describe_failures(failures: &[PageFailure]) -> String {
+    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// What to ingest the pages as.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    /// The dossier the document belongs to.
+    pub dossier: NewDossier,
+    /// Submitted component or result.
+    pub kind: DocumentKind,
+}
+
+/// Progress of an ingest, reported after every page.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct IngestProgress {
+    /// Pages finished (including failed ones).
+    pub done: usize,
+    /// Pages expected, when the source knows.
+    pub total: Option<usize>,
+    /// Pages that failed so far.
+    pub failed: usize,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(IngestProgress) + Send + Sync>;
+
+/// One page of an ingested document.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageReport {
+    /// Page number, from 1.
+    pub n: u32,
+    /// BLAKE3 of the page master.
+    pub blake3: String,
+    /// Mean OCR confidence, 0-100, one decimal.
+    pub confidence: f32,
+    /// Resolution, dots per inch.
+    pub dpi: f32,
+    /// Whether the resolution was assumed (the file did not say).
+    pub dpi_assumed: bool,
+    /// Where the page came from.
+    pub origin: String,
+}
+
+/// The result of an ingest.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// Dossier code.
+    pub dossier: String,
+    /// BLAKE3 of the packaged PDF.
+    pub document: String,
+    /// Submitted or result.
+    pub kind: DocumentKind,
+    /// Size of the PDF in bytes.
+    pub bytes: u64,
+    /// The pages.
+    pub pages: Vec<PageReport>,
+}
+
+/// Why an object could not be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// The archive holds no object with that hash.
+    #[error("no document or page with hash {0}")]
+    NotFound(ContentHash),
+    /// The store failed or the bytes failed their check.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The database failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// The archive.
+pub struct Archive {
+    config: ArchiveConfig,
+    repo: Repo,
+    blobs: BlobStore,
+    index: SearchIndex,
+    pipeline: OnceCell<Arc<Pipeline>>,
+    tmp_dir: PathBuf,
+}
+
+impl Archive {
+    /// Opens the archive in its data directory, creating what is missing.
+    pub async fn open(config: ArchiveConfig) -> Result<Self, OpenError> {
+        let dir = &config.data_dir;
+        let tmp_dir = dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(|source| OpenError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let repo = Repo::open_sqlite(&dir.join("sohoa.db")).await?;
+        let blobs = BlobStore::local(&dir.join("objects"))?;
+        let index = SearchIndex::open(&dir.join("index"))?;
+        Ok(Self {
+            config,
+            repo,
+            blobs,
+            index,
+            pipeline: OnceCell::new(),
+            tmp_dir,
+        })
+    }
+
+    /// The database.
+    pub fn repo(&self) -> &Repo {
+        &self.repo
+    }
+
+    /// The search index.
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+
+    /// The folder for work files, inside the data directory so renames stay on one file system.
+    pub fn tmp_dir(&self) -> &std::path::Path {
+        &self.tmp_dir
+    }
+
+    async fn pipeline(&self) -> Result<Arc<Pipeline>, IngestError> {
+        let options = self.config.pipeline.clone();
+        let pipeline = self
+            .pipeline
+            .get_or_try_init(|| async move {
+                // Starting OCR engines reads hundreds of megabytes of models: keep it off the async workers.
+                tokio::task::spawn_blocking(move || Pipeline::new(options))
+                    .await
+                    .map_err(|e| IngestError::Io(std::io::Error::other(e)))?
+                    .map(Arc::new)
+                    .map_err(IngestError::from)
+            })
+            .await?;
+        Ok(Arc::clone(pipeline))
+    }
+
+    /// Runs every page of `source` through the pipeline and, if all succeed, stores the page masters and
+    /// the packaged PDF (objects first), then records the document in one transaction and indexes it.
+    pub async fn ingest(
+        &self,
+        request: IngestRequest,
+        mut source: Box<dyn PageSource>,
+        progress: ProgressFn,
+    ) -> Result<IngestReport, IngestError> {
+        self.repo.check_dossier(&request.dossier).await?;
+        let pipeline = self.pipeline().await?;
+
+        // Page masters go to the store while later pages are still being read; the bounded channel keeps
+        // memory to a few pages if the store is slower than OCR.
+        let (to_store, mut from_pipeline) = mpsc::channel::<Blob>(4);
+        let blobs = self.blobs.clone();
+        let uploader = tokio::spawn(async move {
+            while let Some(blob) = from_pipeline.recv().await {
+                blobs.put(&blob.blake3.into(), Bytes::from_owner(blob.bytes)).await?;
+            }
+            Ok::<_, BlobError>(())
+        });
+
+        let pdf_file = tempfile::NamedTempFile::new_in(&self.tmp_dir)?;
+        let writer = BufWriter::new(pdf_file.as_file().try_clone()?);
+        let info = document_info(&request);
+        let packaged = tokio::task::spawn_blocking(move || {
+            package(&pipeline, &mut *source, writer, info, &to_store, &*progress)
+        })
+        .await
+        .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
+        let uploaded = uploader.await.map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
+        let Packaged { pages, objects } = packaged?;
+        uploaded?;
+
+        let pdf_hash = {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update_reader(std::fs::File::open(pdf_file.path())?)?;
+            ContentHash::from(hasher.finalize())
+        };
+        let pdf_size = pdf_file.as_file().metadata()?.len();
+        self.blobs.put_file(&pdf_hash, pdf_file.path()).await?;
+        drop(pdf_file);
+
+        let mut objects = objects;
+        objects.push(ObjectRecord {
+            blake3: pdf_hash.to_hex(),
+            size: pdf_size,
+            media_type: "application/pdf".to_owned(),
+        });
+        let report = IngestReport {
+            dossier: request.dossier.code.to_string(),
+            document: pdf_hash.to_hex(),
+            kind: request.kind,
+            bytes: pdf_size,
+            pages: pages
+                .iter()
+                .map(|p| PageReport {
+                    n: p.number,
+                    blake3: p.blake3.clone(),
+                    confidence: (p.confidence * 10.0).round() / 10.0,
+                    dpi: p.dpi,
+                    dpi_assumed: p.dpi_assumed,
+                    origin: p.origin.clone(),
+                })
+                .collect(),
+        };
+        self.repo
+            .record_document(&NewDocument {
+                dossier: request.dossier,
+                kind: request.kind,
+                blake3: pdf_hash.to_hex(),
+                pages,
+                objects,
+            })
+            .await?;
+        // The document is safe in the database; the index catches up later if this fails.
+        if let Err(e) = self.index.sync(&self.repo).await {
+            tracing::warn!(error = %e, "index not updated after ingest; it will catch up on the next sync");
+        }
+        Ok(report)
+    }
+
+    /// Searches the index, after bringing it up to date with the database.
+    pub async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, IndexError> {
+        self.index.sync(&self.repo).await?;
+        self.index.search(query)
+    }
+
+    /// The bytes and media type of a stored object (a document PDF or a page master), verified against
+    /// the hash.
+    pub async fn object(&self, hash: &ContentHash) -> Result<(Bytes, String), ObjectError> {
+        let media_type = self
+            .repo
+            .object_media_type(&hash.to_hex())
+            .await?
+            .ok_or(ObjectError::NotFound(*hash))?;
+        let bytes = self.blobs.get(hash).await.map_err(|e| match e {
+            BlobError::NotFound(hash) => {
+                tracing::error!(%hash, "object recorded in the database is missing from the store");
+                ObjectError::Blob(e)
+            }
+            other => ObjectError::Blob(other),
+        })?;
+        Ok((bytes, media_type))
+    }
+}
+
+fn document_info(request: &IngestRequest) -> DocumentInfo {
+    let dossier = &request.dossier;
+    DocumentInfo {
+        title: format!("{} ({})", dossier.code, request.kind.as_str()),
+        subject: format!("Procedure {}, unit {}", dossier.procedure, dossier.unit),
+        keywords: format!("{} {} {}", dossier.code, dossier.procedure, dossier.unit),
+        created: None,
+    }
+}
+
+struct Packaged {
+    pages: Vec<NewPage>,
+    objects: Vec<ObjectRecord>,
+}
+
+/// Runs the pipeline over `source`, writing good pages into the PDF and sending their masters to the
+/// store. Runs on a blocking thread.
+fn package(
+    pipeline: &Pipeline,
+    source: &mut dyn PageSource,
+    writer: BufWriter<std::fs::File>,
+    info: DocumentInfo,
+    to_store: &mpsc::Sender<Blob>,
+    progress: &(dyn Fn(IngestProgress) + Send + Sync),
+) -> Result<Packaged, IngestError> {
+    let total = source.expected_pages();
+    let mut packager = PdfPackager::new(writer, info)?;
+    let mut pages = Vec::new();
+    let mut objects: Vec<ObjectRecord> = Vec::new();
+    let mut failures = Vec::new();
+    let mut last_source: Option<blake3::Hash> = None;
+    let mut done = 0;
+    pipeline.run(source, |outcome| {
+        done += 1;
+        match outcome {
+            Err(failure) => failures.push(failure),
+            Ok(page) if failures.is_empty() => {
+                packager.add_page(PdfPage {
+                    image: &page.pdf_image,
+                    dpi: page.dpi,
+                    words: &page.text.words,
+                })?;
+                let mut blobs = vec![page.master.clone()];
+                if let Some(file) = &page.source_file {
+                    if last_source != Some(file.blake3) {
+                        last_source = Some(file.blake3);
+                        blobs.push(file.clone());
+                    }
+                }
+                for blob in blobs {
+                    objects.push(ObjectRecord {
+                        blake3: blob.blake3.to_hex().to_string(),
+                        size: blob.bytes.len() as u64,
+                        media_type: blob.media_type.to_owned(),
+                    });
+                    to_store.blocking_send(blob).map_err(|_| {
+                        IngestError::Io(std::io::Error::other("the object store stopped accepting pages"))
+                    })?;
+                }
+                pages.push(NewPage {
+                    number: page.number,
+                    blake3: page.master.blake3.to_hex().to_string(),
+                    source_blake3: page.source_file.as_ref().map(|f| f.blake3.to_hex().to_string()),
+                    origin: page.origin,
+                    width: page.width,
+                    height: page.height,
+                    dpi: page.dpi,
+                    dpi_assumed: page.dpi_assumed,
+                    confidence: page.text.confidence,
+                    words_json: serde_json::to_string(&page.text.words).unwrap_or_else(|_| "[]".to_owned()),
+                    text: page.text.text,
+                });
+            }
+            // Once a page has failed the document will not be recorded: finish OCR of the rest only to
+            // report every failure at once.
+            Ok(_) => {}
+        }
+        progress(IngestProgress {
+            done,
+            total,
+            failed: failures.len(),
+        });
+        Ok::<_, IngestError>(())
+    })?;
+    if !failures.is_empty() {
+        return Err(IngestError::PagesFailed(failures));
+    }
+    if pages.is_empty() {
+        return Err(IngestError::NoPages);
+    }
+    let mut writer = packager.finish()?;
+    writer.flush()?;
+    writer.get_ref().sync_all()?;
+    Ok(Packaged { pages, objects })
+}

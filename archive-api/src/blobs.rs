@@ -1,0 +1,197 @@
+//! The object store port: content-addressed bytes, verified on every read.
+//!
+//! Objects live under `blake3/{first two hex digits}/{hash}`, so writing the same bytes twice stores them
+//! once and a retried write is harmless. Handlers see [`BlobError`], never `object_store::Error`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
+use tokio::io::AsyncReadExt;
+
+use crate::codes::ContentHash;
+
+/// Objects larger than this go up in parts.
+const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// What went wrong with the object store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// No object has this hash.
+    #[error("no object {0} in the store")]
+    NotFound(ContentHash),
+    /// The stored bytes do not hash to their address: damage on disk or tampering. The bytes are not
+    /// served.
+    #[error("object {expected} failed its integrity check (its content hashes to {actual}); it is not served")]
+    Corrupt {
+        /// The address asked for.
+        expected: ContentHash,
+        /// What the stored bytes hash to.
+        actual: ContentHash,
+    },
+    /// The store itself failed.
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    /// Reading a local file to upload failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Content-addressed storage over any `object_store` backend.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl BlobStore {
+    /// A store in a local folder, created if missing.
+    pub fn local(dir: &Path) -> Result<Self, BlobError> {
+        std::fs::create_dir_all(dir).map_err(|source| BlobError::Read {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(dir)?)))
+    }
+
+    /// A store in memory, for tests.
+    pub fn memory() -> Self {
+        Self::new(Arc::new(InMemory::new()))
+    }
+
+    /// A store over any backend.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    fn key(hash: &ContentHash) -> ObjectPath {
+        let hex = hash.to_hex();
+        ObjectPath::from(format!("blake3/{}/{hex}", &hex[..2]))
+    }
+
+    /// Stores `bytes` under `hash` unless an object is already there.
+    pub async fn put(&self, hash: &ContentHash, bytes: Bytes) -> Result<(), BlobError> {
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.store.put_opts(&Self::key(hash), PutPayload::from(bytes), options).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether an object with this hash is stored.
+    pub async fn exists(&self, hash: &ContentHash) -> Result<bool, BlobError> {
+        match self.store.head(&Self::key(hash)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores the file at `path`, whose content hashes to `hash`, uploading large files in parts.
+    pub async fn put_file(&self, hash: &ContentHash, path: &Path) -> Result<(), BlobError> {
+        if self.exists(hash).await? {
+            return Ok(());
+        }
+        let read_error = |source| BlobError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = tokio::fs::File::open(path).await.map_err(read_error)?;
+        let size = file.metadata().await.map_err(read_error)?.len();
+        if size <= MULTIPART_THRESHOLD {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).await.map_err(read_error)?;
+            return self.put(hash, bytes.into()).await;
+        }
+        let upload = self.store.put_multipart(&Self::key(hash)).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut buffer = vec![0u8; PART_SIZE];
+        loop {
+            let n = file.read(&mut buffer).await.map_err(read_error)?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(4).await?;
+            writer.write(&buffer[..n]);
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    /// Reads the object `hash`, refusing bytes that do not hash to it.
+    pub async fn get(&self, hash: &ContentHash) -> Result<Bytes, BlobError> {
+        let bytes = match self.store.get(&Self::key(hash)).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Err(BlobError::NotFound(*hash)),
+            Err(e) => return Err(e.into()),
+        };
+        let actual = ContentHash::of(&bytes);
+        if actual != *hash {
+            tracing::error!(%hash, %actual, "stored object failed its integrity check");
+            return Err(BlobError::Corrupt {
+                expected: *hash,
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn conformance(store: BlobStore) {
+        let bytes = Bytes::from_static(b"trang 1");
+        let hash = ContentHash::of(&bytes);
+        assert!(!store.exists(&hash).await.unwrap());
+        store.put(&hash, bytes.clone()).await.unwrap();
+        store.put(&hash, bytes.clone()).await.expect("a second put of the same bytes is harmless");
+        assert_eq!(store.get(&hash).await.unwrap(), bytes);
+        let missing = ContentHash::of(b"never stored");
+        assert!(matches!(store.get(&missing).await, Err(BlobError::NotFound(_))));
+
+        let big: Vec<u8> = (0..(MULTIPART_THRESHOLD as usize + PART_SIZE + 7)).map(|i| (i % 251) as u8).collect();
+        let big_hash = ContentHash::of(&big);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.pdf");
+        std::fs::write(&file, &big).unwrap();
+        store.put_file(&big_hash, &file).await.unwrap();
+        assert_eq!(store.get(&big_hash).await.unwrap().len(), big.len());
+    }
+
+    #[tokio::test]
+    async fn memory_store_conforms() {
+        conformance(BlobStore::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn local_store_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance(BlobStore::local(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn tampered_bytes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let hash = ContentHash::of(b"original");
+        store.put(&hash, Bytes::from_static(b"original")).await.unwrap();
+        let hex = hash.to_hex();
+        std::fs::write(dir.path().join(format!("blake3/{}/{hex}", &hex[..2])), b"tampered").unwrap();
+        assert!(matches!(store.get(&hash).await, Err(BlobError::Corrupt { .. })));
+    }
+}

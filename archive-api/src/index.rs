@@ -1,0 +1,325 @@
+//! The full-text index: a tantivy view over the pages table, rebuilt from the database at will.
+//!
+//! Vietnamese search folds tone and vowel marks and đ→d ("nguyen van a" finds "Nguyễn Văn A") and keeps an
+//! exact form beside it: every page's text is indexed twice, folded and exact (lower-cased, marks kept),
+//! and a query searches both, so a page that matches the query's exact spelling scores above one that
+//! only matches once folded (a search for "Hương" ranks "Hương" before "Huong", and vice versa).
+//!
+//! The index follows the database: pages are append-only and numbered in commit order, and the index
+//! records in its commit payload the highest page id it holds. [`SearchIndex::sync`] adds what is newer.
+//! Only one process writes the index at a time (tantivy's writer lock); another that finds it busy leaves
+//! the work to the holder, which will pick the new pages up on its next sync.
+
+use std::path::Path;
+
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::LockError;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term, doc};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::repo::{IndexedPage, Repo, RepoError};
+
+const FOLDED: &str = "vi_folded";
+const EXACT: &str = "vi_exact";
+/// Exact-spelling matches weigh this much more than folded ones.
+const EXACT_BOOST: f32 = 2.0;
+const WRITER_HEAP: usize = 50_000_000;
+const SYNC_BATCH: i64 = 500;
+/// Most hits one search returns.
+pub const MAX_LIMIT: usize = 200;
+
+/// What went wrong with the index.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The query has no words to search for.
+    #[error("the search has no words to look for")]
+    EmptyQuery,
+    /// The index engine failed.
+    #[error("search index: {0}")]
+    Engine(#[from] TantivyError),
+    /// The database failed while the index followed it.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The index folder is unusable.
+    #[error("search index folder {path}: {reason}")]
+    Folder {
+        /// The folder.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    page_id: Field,
+    dossier: Field,
+    procedure: Field,
+    unit: Field,
+    kind: Field,
+    document: Field,
+    page: Field,
+    text: Field,
+    text_exact: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text_options = |tokenizer: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+    };
+    let fields = Fields {
+        page_id: builder.add_u64_field("page_id", INDEXED | STORED),
+        dossier: builder.add_text_field("dossier", STRING | STORED),
+        procedure: builder.add_text_field("procedure", STRING | STORED),
+        unit: builder.add_text_field("unit", STRING | STORED),
+        kind: builder.add_text_field("kind", STRING | STORED),
+        document: builder.add_text_field("document", STRING | STORED),
+        page: builder.add_u64_field("page", STORED),
+        // Stored once, in the folded field, for snippets: the snippet shows the original text and
+        // highlights the words that match once folded.
+        text: builder.add_text_field("text", text_options(FOLDED).set_stored()),
+        text_exact: builder.add_text_field("text_exact", text_options(EXACT)),
+    };
+    (builder.build(), fields)
+}
+
+/// A search request.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// The words to find; `"..."` for a phrase.
+    pub text: String,
+    /// Only this unit's dossiers.
+    pub unit: Option<String>,
+    /// Only this procedure's dossiers.
+    pub procedure: Option<String>,
+    /// Only this kind of document.
+    pub kind: Option<String>,
+    /// Only this dossier.
+    pub dossier: Option<String>,
+    /// At most this many hits (capped at [`MAX_LIMIT`]).
+    pub limit: usize,
+}
+
+/// One matching page.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// Dossier code.
+    pub dossier: String,
+    /// BLAKE3 of the document's PDF.
+    pub document: String,
+    /// Submitted or result.
+    pub kind: String,
+    /// Page number, from 1.
+    pub page: u64,
+    /// Unit code.
+    pub unit: String,
+    /// Procedure code.
+    pub procedure: String,
+    /// Relevance; higher is better.
+    pub score: f32,
+    /// A passage of the page around the matches.
+    pub snippet: String,
+    /// Byte ranges of `snippet` that match the query.
+    pub highlights: Vec<(usize, usize)>,
+}
+
+/// The search index.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it if missing; an index from an older schema is discarded, to be
+    /// rebuilt from the database by [`SearchIndex::sync`].
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        let folder_error = |reason: String| IndexError::Folder {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir).map_err(|e| folder_error(e.to_string()))?;
+        let open = || -> Result<Index, TantivyError> {
+            let directory = MmapDirectory::open(dir).map_err(|e| TantivyError::SystemError(e.to_string()))?;
+            Index::open_or_create(directory, schema.clone())
+        };
+        let index = match open() {
+            Ok(index) => index,
+            Err(TantivyError::SchemaError(reason)) => {
+                tracing::warn!(%reason, "search index has an older schema; rebuilding it from the database");
+                std::fs::remove_dir_all(dir).map_err(|e| folder_error(e.to_string()))?;
+                std::fs::create_dir_all(dir).map_err(|e| folder_error(e.to_string()))?;
+                open()?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let folded = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(64))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter)
+            .build();
+        let exact = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(64))
+            .filter(LowerCaser)
+            .build();
+        index.tokenizers().register(FOLDED, folded);
+        index.tokenizers().register(EXACT, exact);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
+        Ok(Self {
+            index,
+            reader,
+            fields,
+            sync_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The highest page id the index holds.
+    pub fn watermark(&self) -> Result<i64, IndexError> {
+        let metas = self.index.load_metas()?;
+        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
+    }
+
+    /// Adds the pages the database has and the index lacks. Returns how many were added, 0 when the index
+    /// is current or another process holds the writer (it will add them).
+    pub async fn sync(&self, repo: &Repo) -> Result<usize, IndexError> {
+        let _one_at_a_time = self.sync_lock.lock().await;
+        let mut watermark = self.watermark()?;
+        if repo.latest_page_id().await? <= watermark {
+            return Ok(0);
+        }
+        let Some(mut writer) = self.try_writer()? else {
+            return Ok(0);
+        };
+        let mut added = 0;
+        loop {
+            let pages = repo.pages_after(watermark, SYNC_BATCH).await?;
+            let Some(last) = pages.last() else { break };
+            watermark = last.id;
+            for page in &pages {
+                self.add(&writer, page)?;
+            }
+            added += pages.len();
+        }
+        self.commit(&mut writer, watermark)?;
+        Ok(added)
+    }
+
+    /// Empties the index and rebuilds it from the database.
+    pub async fn rebuild(&self, repo: &Repo) -> Result<usize, IndexError> {
+        {
+            let _one_at_a_time = self.sync_lock.lock().await;
+            let mut writer = self.try_writer()?.ok_or_else(|| IndexError::Folder {
+                path: "index".to_owned(),
+                reason: "another sohoa process is writing the index; stop it and try again".to_owned(),
+            })?;
+            writer.delete_all_documents()?;
+            self.commit(&mut writer, 0)?;
+        }
+        self.sync(repo).await
+    }
+
+    fn try_writer(&self) -> Result<Option<IndexWriter>, IndexError> {
+        match self.index.writer_with_num_threads(1, WRITER_HEAP) {
+            Ok(writer) => Ok(Some(writer)),
+            Err(TantivyError::LockFailure(LockError::LockBusy, _)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn add(&self, writer: &IndexWriter, page: &IndexedPage) -> Result<(), IndexError> {
+        let f = self.fields;
+        let id = u64::try_from(page.id).unwrap_or(0);
+        // Deleting first makes re-adding a page after a crash between commit and payload harmless.
+        writer.delete_term(Term::from_field_u64(f.page_id, id));
+        let text: String = page.text.nfc().collect();
+        writer.add_document(doc!(
+            f.page_id => id,
+            f.dossier => page.dossier.as_str(),
+            f.procedure => page.procedure.as_str(),
+            f.unit => page.unit.as_str(),
+            f.kind => page.kind.as_str(),
+            f.document => page.document.as_str(),
+            f.page => u64::from(page.number),
+            f.text => text.as_str(),
+            f.text_exact => text.as_str(),
+        ))?;
+        Ok(())
+    }
+
+    fn commit(&self, writer: &mut IndexWriter, watermark: i64) -> Result<(), IndexError> {
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&watermark.to_string());
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Finds the pages matching `query`, best first.
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, IndexError> {
+        let f = self.fields;
+        let text: String = query.text.nfc().collect();
+        if !text.chars().any(char::is_alphanumeric) {
+            return Err(IndexError::EmptyQuery);
+        }
+        let mut parser = QueryParser::for_index(&self.index, vec![f.text, f.text_exact]);
+        parser.set_conjunction_by_default();
+        parser.set_field_boost(f.text_exact, EXACT_BOOST);
+        // Archivists type words, not query syntax: stray quotes or colons are read as well as they can be.
+        let (words, _) = parser.parse_query_lenient(&text);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, words.box_clone())];
+        for (field, value) in [
+            (f.unit, &query.unit),
+            (f.procedure, &query.procedure),
+            (f.kind, &query.kind),
+            (f.dossier, &query.dossier),
+        ] {
+            if let Some(value) = value {
+                let term = Term::from_field_text(field, value.trim());
+                clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            }
+        }
+        let combined = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let limit = query.limit.clamp(1, MAX_LIMIT);
+        let top = searcher.search(&combined, &TopDocs::with_limit(limit))?;
+        let mut snippets = SnippetGenerator::create(&searcher, &*words, f.text)?;
+        snippets.set_max_num_chars(240);
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text_of = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let snippet = snippets.snippet_from_doc(&doc);
+            hits.push(SearchHit {
+                dossier: text_of(f.dossier),
+                document: text_of(f.document),
+                kind: text_of(f.kind),
+                page: doc.get_first(f.page).and_then(|v| v.as_u64()).unwrap_or(0),
+                unit: text_of(f.unit),
+                procedure: text_of(f.procedure),
+                score,
+                snippet: snippet.fragment().to_owned(),
+                highlights: snippet.highlighted().iter().map(|r| (r.start, r.end)).collect(),
+            });
+        }
+        Ok(hits)
+    }
+}

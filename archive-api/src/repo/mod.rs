@@ -1,0 +1,121 @@
+//! The database port: dossiers, documents, pages and objects. Handlers see [`RepoError`], never
+//! `sqlx::Error`. One backend per file; SQLite is the embedded default.
+
+mod sqlite;
+
+pub use sqlite::Repo;
+
+use serde::Serialize;
+
+use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
+
+/// What went wrong with the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// The write contradicts what is recorded.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A dossier as the desk registers it.
+#[derive(Debug, Clone)]
+pub struct NewDossier {
+    /// The dossier code.
+    pub code: DossierCode,
+    /// The procedure it follows.
+    pub procedure: ProcedureCode,
+    /// The unit handling it.
+    pub unit: UnitCode,
+}
+
+/// An object put in the store, to be recorded with the rows that reference it.
+#[derive(Debug, Clone)]
+pub struct ObjectRecord {
+    /// BLAKE3, hexadecimal.
+    pub blake3: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// IANA media type.
+    pub media_type: String,
+}
+
+/// A page to record.
+#[derive(Debug, Clone)]
+pub struct NewPage {
+    /// Number in the document, from 1.
+    pub number: u32,
+    /// BLAKE3 of the page master.
+    pub blake3: String,
+    /// BLAKE3 of the multi-page file the page came from, if any.
+    pub source_blake3: Option<String>,
+    /// The file name the page came from.
+    pub origin: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Dots per inch.
+    pub dpi: f32,
+    /// Whether the dpi was assumed.
+    pub dpi_assumed: bool,
+    /// Mean OCR confidence.
+    pub confidence: f32,
+    /// OCR text, NFC.
+    pub text: String,
+    /// Word boxes, JSON.
+    pub words_json: String,
+}
+
+/// A packaged document to record, with everything it references.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// The dossier, created if new.
+    pub dossier: NewDossier,
+    /// Submitted component or result.
+    pub kind: DocumentKind,
+    /// BLAKE3 of the PDF.
+    pub blake3: String,
+    /// The pages, in order.
+    pub pages: Vec<NewPage>,
+    /// Every object the rows reference (PDF, masters, source files).
+    pub objects: Vec<ObjectRecord>,
+}
+
+/// A page as the search index needs it.
+#[derive(Debug, Clone)]
+pub struct IndexedPage {
+    /// The page row's id; the index follows pages in id order.
+    pub id: i64,
+    /// Dossier code.
+    pub dossier: String,
+    /// Procedure code.
+    pub procedure: String,
+    /// Unit code.
+    pub unit: String,
+    /// Document kind.
+    pub kind: String,
+    /// BLAKE3 of the document's PDF.
+    pub document: String,
+    /// Page number.
+    pub number: u32,
+    /// OCR text.
+    pub text: String,
+}
+
+/// Counts of what the archive holds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Dossiers.
+    pub dossiers: i64,
+    /// Documents.
+    pub documents: i64,
+    /// Pages.
+    pub pages: i64,
+}

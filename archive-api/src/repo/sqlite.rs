@@ -1,0 +1,193 @@
+//! The SQLite backend: one file in the data directory, write-ahead logged so the server and the command
+//! line can share it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{IndexedPage, NewDocument, NewDossier, RepoError, Totals};
+use crate::time::now_rfc3339;
+
+/// The archive's database.
+#[derive(Clone)]
+pub struct Repo {
+    pool: SqlitePool,
+}
+
+impl Repo {
+    /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, RepoError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Fails with [`RepoError::Conflict`] if `dossier`'s code is already registered with another procedure
+    /// or unit.
+    pub async fn check_dossier(&self, dossier: &NewDossier) -> Result<(), RepoError> {
+        let row = sqlx::query("SELECT procedure_code, unit_code FROM dossiers WHERE code = ?")
+            .bind(dossier.code.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            let procedure: String = row.get(0);
+            let unit: String = row.get(1);
+            if procedure != dossier.procedure.as_str() || unit != dossier.unit.as_str() {
+                return Err(RepoError::Conflict(format!(
+                    "dossier {} is already registered with procedure {procedure} and unit {unit}, not \
+                     procedure {} and unit {}",
+                    dossier.code, dossier.procedure, dossier.unit
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a packaged document, its pages and objects, creating the dossier if it is new, in one
+    /// transaction. Recording the same document for the same dossier again changes nothing.
+    pub async fn record_document(&self, document: &NewDocument) -> Result<(), RepoError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        let dossier = &document.dossier;
+        sqlx::query(
+            "INSERT INTO dossiers (code, procedure_code, unit_code, received_at, created_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(dossier.code.as_str())
+        .bind(dossier.procedure.as_str())
+        .bind(dossier.unit.as_str())
+        .bind(crate::time::received_rfc3339(&dossier.code))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT id, procedure_code, unit_code FROM dossiers WHERE code = ?")
+            .bind(dossier.code.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let dossier_id: i64 = row.get(0);
+        if row.get::<String, _>(1) != dossier.procedure.as_str() || row.get::<String, _>(2) != dossier.unit.as_str() {
+            return Err(RepoError::Conflict(format!(
+                "dossier {} is already registered with another procedure or unit",
+                dossier.code
+            )));
+        }
+        for object in &document.objects {
+            sqlx::query(
+                "INSERT INTO objects (blake3, size, media_type, created_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (blake3) DO NOTHING",
+            )
+            .bind(&object.blake3)
+            .bind(i64::try_from(object.size).unwrap_or(i64::MAX))
+            .bind(&object.media_type)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (dossier_id, blake3) DO NOTHING",
+        )
+        .bind(dossier_id)
+        .bind(document.kind.as_str())
+        .bind(&document.blake3)
+        .bind(document.pages.len() as i64)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // The same document was recorded before: nothing to add.
+            tx.commit().await?;
+            return Ok(());
+        }
+        let document_id = inserted.last_insert_rowid();
+        for page in &document.pages {
+            sqlx::query(
+                "INSERT INTO pages (document_id, number, blake3, source_blake3, origin, width, height, dpi,
+                                    dpi_assumed, confidence, text, words)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(document_id)
+            .bind(page.number)
+            .bind(&page.blake3)
+            .bind(&page.source_blake3)
+            .bind(&page.origin)
+            .bind(page.width)
+            .bind(page.height)
+            .bind(page.dpi)
+            .bind(page.dpi_assumed)
+            .bind(page.confidence)
+            .bind(&page.text)
+            .bind(&page.words_json)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The media type of a recorded object, or `None` if no row references such an object.
+    pub async fn object_media_type(&self, blake3: &str) -> Result<Option<String>, RepoError> {
+        Ok(sqlx::query_scalar("SELECT media_type FROM objects WHERE blake3 = ?")
+            .bind(blake3)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The highest page id, 0 when there are no pages.
+    pub async fn latest_page_id(&self) -> Result<i64, RepoError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM pages")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Up to `limit` pages with ids above `after`, in id order, with what the index needs.
+    pub async fn pages_after(&self, after: i64, limit: i64) -> Result<Vec<IndexedPage>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT p.id, d.code, d.procedure_code, d.unit_code, doc.kind, doc.blake3, p.number, p.text
+             FROM pages p
+             JOIN documents doc ON doc.id = p.document_id
+             JOIN dossiers d ON d.id = doc.dossier_id
+             WHERE p.id > ? ORDER BY p.id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| IndexedPage {
+                id: row.get(0),
+                dossier: row.get(1),
+                procedure: row.get(2),
+                unit: row.get(3),
+                kind: row.get(4),
+                document: row.get(5),
+                number: row.get::<i64, _>(6).try_into().unwrap_or(0),
+                text: row.get(7),
+            })
+            .collect())
+    }
+
+    /// How many dossiers, documents and pages are recorded.
+    pub async fn totals(&self) -> Result<Totals, RepoError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM dossiers), (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM pages)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Totals {
+            dossiers: row.get(0),
+            documents: row.get(1),
+            pages: row.get(2),
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! `POST /v1/dossiers/{code}/documents`: upload a document's pages (multipart, one file part per page or
+//! multi-page file, in order) and get back the packaged document.
+
+use std::io::Write;
+
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use scanner_drivers::FileImport;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::archive::{IngestReport, IngestRequest};
+use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
+use crate::repo::NewDossier;
+
+/// Largest upload accepted for one document. A 300 dpi colour A4 JPEG is 1-3 MB; 1 GiB holds several
+/// hundred pages.
+const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/dossiers/{code}/documents",
+        post(upload_document).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+    )
+}
+
+#[derive(Deserialize)]
+struct Params {
+    procedure: Option<String>,
+    unit: Option<String>,
+    kind: Option<String>,
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
+    value.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-input", format!("the query parameter '{name}' is required")))
+}
+
+async fn upload_document(
+    State(archive): State<AppState>,
+    Path(code): Path<String>,
+    Query(params): Query<Params>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
+    let dossier = NewDossier {
+        code: DossierCode::parse(&code)?,
+        procedure: ProcedureCode::parse(&required(params.procedure, "procedure")?)?,
+        unit: UnitCode::parse(&required(params.unit, "unit")?)?,
+    };
+    let kind = match params.kind {
+        Some(kind) => kind.parse::<DocumentKind>()?,
+        None => DocumentKind::default(),
+    };
+
+    // Parts are spooled to files as they stream in, so memory holds one chunk, not the upload.
+    let spool = tempfile::tempdir_in(archive.tmp_dir()).map_err(ApiError::internal)?;
+    let mut files = Vec::new();
+    let bad_upload = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(e.status(), "invalid-upload", format!("the upload could not be read: {}", e.body_text()))
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_upload)? {
+        let number = files.len() + 1;
+        let label = field.file_name().map(safe_name).unwrap_or_else(|| format!("part {number}"));
+        let path = spool.path().join(format!("{number:05}"));
+        let mut file = std::fs::File::create(&path).map_err(ApiError::internal)?;
+        while let Some(chunk) = field.chunk().await.map_err(bad_upload)? {
+            file.write_all(&chunk).map_err(ApiError::internal)?;
+        }
+        files.push((path, label));
+    }
+    if files.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "no-pages", "the upload holds no page files"));
+    }
+    let source = FileImport::labelled(files)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-upload", e.to_string()))?;
+    let report = archive
+        .ingest(IngestRequest { dossier, kind }, Box::new(source), std::sync::Arc::new(|_| {}))
+        .await?;
+    drop(spool);
+    Ok((StatusCode::CREATED, Json(report)))
+}
+
+/// The last component of a client-supplied file name, without control characters: shown to people, never
+/// used as a path.
+fn safe_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.is_empty() { "unnamed".to_owned() } else { clean }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_name;
+
+    #[test]
+    fn client_file_names_lose_their_paths() {
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("C:\\scans\\trang 1.jpg"), "trang 1.jpg");
+        assert_eq!(safe_name("a\u{0}b\nc.png"), "abc.png");
+        assert_eq!(safe_name("../"), "unnamed");
+    }
+}

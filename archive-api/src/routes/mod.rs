@@ -1,0 +1,28 @@
+//! The HTTP API, split by domain; each module exposes its `router()`.
+
+mod dossiers;
+mod error;
+mod objects;
+mod search;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use error::{ApiError, FailedPage};
+
+use crate::archive::Archive;
+
+/// Shared state of every handler.
+pub type AppState = Arc<Archive>;
+
+/// The whole API.
+pub fn router(archive: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(|| async { "ok" }))
+        .merge(dossiers::router())
+        .merge(search::router())
+        .merge(objects::router())
+        .with_state(archive)
+}
