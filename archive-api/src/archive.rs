@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pipeline::{Blob, DocumentInfo, PackageError, PageFailure, PdfPackager, PdfPage, Pipeline, PipelineError, PipelineOptions};
+use pipeline::{
+    Blob, DocumentInfo, PackageError, PageFailure, PdfPackager, PdfPage, Pipeline, PipelineError,
+    PipelineOptions,
+};
 use scanner_drivers::PageSource;
 use serde::Serialize;
 use tokio::sync::{OnceCell, mpsc};
@@ -102,7 +105,11 @@ impl From<RepoError> for IngestError {
 }
 
 fn describe_failures(failures: &[PageFailure]) -> String {
-    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What to ingest the pages as.
@@ -255,7 +262,9 @@ impl Archive {
         let blobs = self.blobs.clone();
         let uploader = tokio::spawn(async move {
             while let Some(blob) = from_pipeline.recv().await {
-                blobs.put(&blob.blake3.into(), Bytes::from_owner(blob.bytes)).await?;
+                blobs
+                    .put(&blob.blake3.into(), Bytes::from_owner(blob.bytes))
+                    .await?;
             }
             Ok::<_, BlobError>(())
         });
@@ -268,7 +277,9 @@ impl Archive {
         })
         .await
         .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
-        let uploaded = uploader.await.map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
+        let uploaded = uploader
+            .await
+            .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
         let Packaged { pages, objects } = packaged?;
         uploaded?;
 
@@ -401,20 +412,26 @@ fn package(
                         media_type: blob.media_type.to_owned(),
                     });
                     to_store.blocking_send(blob).map_err(|_| {
-                        IngestError::Io(std::io::Error::other("the object store stopped accepting pages"))
+                        IngestError::Io(std::io::Error::other(
+                            "the object store stopped accepting pages",
+                        ))
                     })?;
                 }
                 pages.push(NewPage {
                     number: page.number,
                     blake3: page.master.blake3.to_hex().to_string(),
-                    source_blake3: page.source_file.as_ref().map(|f| f.blake3.to_hex().to_string()),
+                    source_blake3: page
+                        .source_file
+                        .as_ref()
+                        .map(|f| f.blake3.to_hex().to_string()),
                     origin: page.origin,
                     width: page.width,
                     height: page.height,
                     dpi: page.dpi,
                     dpi_assumed: page.dpi_assumed,
                     confidence: page.text.confidence,
-                    words_json: serde_json::to_string(&page.text.words).unwrap_or_else(|_| "[]".to_owned()),
+                    words_json: serde_json::to_string(&page.text.words)
+                        .unwrap_or_else(|_| "[]".to_owned()),
                     text: page.text.text,
                 });
             }

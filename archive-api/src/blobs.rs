@@ -28,7 +28,9 @@ pub enum BlobError {
     NotFound(ContentHash),
     /// The stored bytes do not hash to their address: damage on disk or tampering. The bytes are not
     /// served.
-    #[error("object {expected} failed its integrity check (its content hashes to {actual}); it is not served")]
+    #[error(
+        "object {expected} failed its integrity check (its content hashes to {actual}); it is not served"
+    )]
     Corrupt {
         /// The address asked for.
         expected: ContentHash,
@@ -85,7 +87,11 @@ impl BlobStore {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        match self.store.put_opts(&Self::key(hash), PutPayload::from(bytes), options).await {
+        match self
+            .store
+            .put_opts(&Self::key(hash), PutPayload::from(bytes), options)
+            .await
+        {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -159,12 +165,20 @@ mod tests {
         let hash = ContentHash::of(&bytes);
         assert!(!store.exists(&hash).await.unwrap());
         store.put(&hash, bytes.clone()).await.unwrap();
-        store.put(&hash, bytes.clone()).await.expect("a second put of the same bytes is harmless");
+        store
+            .put(&hash, bytes.clone())
+            .await
+            .expect("a second put of the same bytes is harmless");
         assert_eq!(store.get(&hash).await.unwrap(), bytes);
         let missing = ContentHash::of(b"never stored");
-        assert!(matches!(store.get(&missing).await, Err(BlobError::NotFound(_))));
+        assert!(matches!(
+            store.get(&missing).await,
+            Err(BlobError::NotFound(_))
+        ));
 
-        let big: Vec<u8> = (0..(MULTIPART_THRESHOLD as usize + PART_SIZE + 7)).map(|i| (i % 251) as u8).collect();
+        let big: Vec<u8> = (0..(MULTIPART_THRESHOLD as usize + PART_SIZE + 7))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let big_hash = ContentHash::of(&big);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("big.pdf");
@@ -189,9 +203,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::local(dir.path()).unwrap();
         let hash = ContentHash::of(b"original");
-        store.put(&hash, Bytes::from_static(b"original")).await.unwrap();
+        store
+            .put(&hash, Bytes::from_static(b"original"))
+            .await
+            .unwrap();
         let hex = hash.to_hex();
-        std::fs::write(dir.path().join(format!("blake3/{}/{hex}", &hex[..2])), b"tampered").unwrap();
-        assert!(matches!(store.get(&hash).await, Err(BlobError::Corrupt { .. })));
+        std::fs::write(
+            dir.path().join(format!("blake3/{}/{hex}", &hex[..2])),
+            b"tampered",
+        )
+        .unwrap();
+        assert!(matches!(
+            store.get(&hash).await,
+            Err(BlobError::Corrupt { .. })
+        ));
     }
 }

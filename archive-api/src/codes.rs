@@ -105,8 +105,7 @@ pub struct DossierCode {
 }
 
 impl DossierCode {
-    const EXPECTED: &'static str =
-        "a dossier code like 000.00.15.H27-231128-0042 (agency code, date of receipt yymmdd, sequence)";
+    const EXPECTED: &'static str = "a dossier code like 000.00.15.H27-231128-0042 (agency code, date of receipt yymmdd, sequence)";
 
     /// Validates a dossier code, including that its date exists.
     pub fn parse(value: &str) -> Result<Self, CodeError> {
@@ -121,13 +120,18 @@ impl DossierCode {
             return Err(fail());
         };
         let unit = UnitCode::parse(unit).map_err(|_| fail())?;
-        if !digits(date, 6) || sequence.is_empty() || sequence.len() > 6 || !digits(sequence, sequence.len()) {
+        if !digits(date, 6)
+            || sequence.is_empty()
+            || sequence.len() > 6
+            || !digits(sequence, sequence.len())
+        {
             return Err(fail());
         }
         let number = |range: std::ops::Range<usize>| date[range].parse::<u8>().unwrap_or(0);
         let month = time::Month::try_from(number(2..4)).map_err(|_| fail())?;
-        let received = time::Date::from_calendar_date(2000 + i32::from(number(0..2)), month, number(4..6))
-            .map_err(|_| fail())?;
+        let received =
+            time::Date::from_calendar_date(2000 + i32::from(number(0..2)), month, number(4..6))
+                .map_err(|_| fail())?;
         Ok(Self {
             code: value.to_owned(),
             unit,
@@ -195,11 +199,13 @@ pub struct ContentHash(blake3::Hash);
 impl ContentHash {
     /// Parses 64 hexadecimal digits.
     pub fn parse(value: &str) -> Result<Self, CodeError> {
-        blake3::Hash::from_hex(value.trim()).map(Self).map_err(|_| CodeError {
-            field: "hash",
-            value: value.chars().take(80).collect(),
-            expected: "a BLAKE3 hash: 64 hexadecimal digits",
-        })
+        blake3::Hash::from_hex(value.trim())
+            .map(Self)
+            .map_err(|_| CodeError {
+                field: "hash",
+                value: value.chars().take(80).collect(),
+                expected: "a BLAKE3 hash: 64 hexadecimal digits",
+            })
     }
 
     /// The hash of `bytes`.
@@ -263,12 +269,24 @@ mod tests {
 
     #[test]
     fn malformed_codes_name_the_field_and_the_expected_shape() {
-        for bad in ["", "000.00.15.H27", "000.00.15.H27-231128", "000.00.15.H27-231328-0042", "x-231128-1"] {
+        for bad in [
+            "",
+            "000.00.15.H27",
+            "000.00.15.H27-231128",
+            "000.00.15.H27-231328-0042",
+            "x-231128-1",
+        ] {
             let err = DossierCode::parse(bad).unwrap_err();
-            assert!(err.to_string().contains("dossier code") && err.to_string().contains("000.00.15.H27-231128-0042"));
+            assert!(
+                err.to_string().contains("dossier code")
+                    && err.to_string().contains("000.00.15.H27-231128-0042")
+            );
         }
         for bad in ["1.12345", "1234", "1.001234.H55", "a.001234"] {
-            assert_eq!(ProcedureCode::parse(bad).unwrap_err().field, "procedure code");
+            assert_eq!(
+                ProcedureCode::parse(bad).unwrap_err().field,
+                "procedure code"
+            );
         }
         for bad in ["000.00.15.h27", "00.00.15.H27", "000.00.15.H2", "000.00.15"] {
             assert_eq!(UnitCode::parse(bad).unwrap_err().field, "unit code");

@@ -18,11 +18,16 @@ use tantivy::directory::MmapDirectory;
 use tantivy::directory::error::LockError;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::tokenizer::{AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term, doc};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
+use tantivy::{
+    Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term, doc,
+};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::repo::{IndexedPage, Repo, RepoError};
@@ -156,7 +161,8 @@ impl SearchIndex {
         let (schema, fields) = schema();
         std::fs::create_dir_all(dir).map_err(|e| folder_error(e.to_string()))?;
         let open = || -> Result<Index, TantivyError> {
-            let directory = MmapDirectory::open(dir).map_err(|e| TantivyError::SystemError(e.to_string()))?;
+            let directory =
+                MmapDirectory::open(dir).map_err(|e| TantivyError::SystemError(e.to_string()))?;
             Index::open_or_create(directory, schema.clone())
         };
         let index = match open() {
@@ -229,7 +235,8 @@ impl SearchIndex {
             let _one_at_a_time = self.sync_lock.lock().await;
             let mut writer = self.try_writer()?.ok_or_else(|| IndexError::Folder {
                 path: "index".to_owned(),
-                reason: "another sohoa process is writing the index; stop it and try again".to_owned(),
+                reason: "another sohoa process is writing the index; stop it and try again"
+                    .to_owned(),
             })?;
             writer.delete_all_documents()?;
             self.commit(&mut writer, 0)?;
@@ -294,7 +301,10 @@ impl SearchIndex {
         ] {
             if let Some(value) = value {
                 let term = Term::from_field_text(field, value.trim());
-                clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                ));
             }
         }
         let combined = BooleanQuery::new(clauses);
@@ -306,7 +316,12 @@ impl SearchIndex {
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text_of = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let text_of = |field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             let snippet = snippets.snippet_from_doc(&doc);
             hits.push(SearchHit {
                 dossier: text_of(f.dossier),
@@ -317,7 +332,11 @@ impl SearchIndex {
                 procedure: text_of(f.procedure),
                 score,
                 snippet: snippet.fragment().to_owned(),
-                highlights: snippet.highlighted().iter().map(|r| (r.start, r.end)).collect(),
+                highlights: snippet
+                    .highlighted()
+                    .iter()
+                    .map(|r| (r.start, r.end))
+                    .collect(),
             });
         }
         Ok(hits)

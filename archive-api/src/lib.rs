@@ -31,8 +31,8 @@ pub mod routes;
 mod time;
 
 pub use archive::{
-    Archive, ArchiveConfig, IngestError, IngestProgress, IngestReport, IngestRequest, ObjectError, OpenError,
-    PageReport, ProgressFn,
+    Archive, ArchiveConfig, IngestError, IngestProgress, IngestReport, IngestRequest, ObjectError,
+    OpenError, PageReport, ProgressFn,
 };
 pub use blobs::{BlobError, BlobStore};
 pub use index::{IndexError, SearchHit, SearchIndex, SearchQuery};
@@ -64,7 +64,9 @@ pub async fn serve(
         })
     };
     let app = routes::router(archive).layer(tower_http::trace::TraceLayer::new_for_http());
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     follower.abort();
     result
 }

@@ -4,6 +4,7 @@ use std::io::{BufReader, Cursor};
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use scanner_drivers::{PageFormat, ScannedPage};
+use tiff::decoder::ifd::Value;
 use tiff::decoder::{Decoder as TiffDecoder, DecodingResult};
 use tiff::tags::{ResolutionUnit, Tag};
 
@@ -108,22 +109,21 @@ fn file_dpi(page: &ScannedPage) -> Option<f32> {
             let dims = reader.info().pixel_dims?;
             (dims.unit == png::Unit::Meter).then(|| dims.xppu as f32 * 0.0254)
         }
-        PageFormat::Jpeg => {
-            let mut decoder = zune_jpeg::JpegDecoder::new(zune_jpeg::zune_core::bytestream::ZCursor::new(&page.bytes[..]));
-            decoder.decode_headers().ok()?;
-            let info = decoder.info()?;
-            match info.pixel_density {
-                1 => Some(f32::from(info.x_density)),
-                2 => Some(f32::from(info.x_density) * 2.54),
-                _ => None,
-            }
-        }
+        PageFormat::Jpeg => jfif_dpi(&page.bytes),
         _ => {
-            let mut decoder = TiffDecoder::new(BufReader::new(Cursor::new(&page.bytes[..]))).ok()?;
+            let mut decoder =
+                TiffDecoder::new(BufReader::new(Cursor::new(&page.bytes[..]))).ok()?;
             if page.frame > 0 {
                 decoder.seek_to_image(page.frame as usize).ok()?;
             }
-            let resolution = decoder.find_tag(Tag::XResolution).ok()??.into_f64().ok()? as f32;
+            let resolution = match decoder.find_tag(Tag::XResolution).ok()?? {
+                Value::Rational(n, d) if d > 0 => n as f32 / d as f32,
+                Value::Double(v) => v as f32,
+                Value::Float(v) => v,
+                Value::Unsigned(v) => v as f32,
+                Value::Short(v) => f32::from(v),
+                _ => return None,
+            };
             let unit = decoder
                 .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
                 .ok()
@@ -139,9 +139,37 @@ fn file_dpi(page: &ScannedPage) -> Option<f32> {
     }
 }
 
+/// The density in a JPEG's JFIF header (APP0: `JFIF\0`, version, units, x density, y density), walking the
+/// segments before the image data. Units 1 are dots per inch, 2 dots per centimetre, 0 an aspect ratio only.
+fn jfif_dpi(bytes: &[u8]) -> Option<f32> {
+    let mut at = 2; // after the SOI marker
+    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+        let marker = bytes[at + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            return None; // image data begins: no JFIF header before it
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let segment = bytes.get(at + 4..at + 2 + length)?;
+        if marker == 0xE0 && segment.len() >= 12 && segment.starts_with(b"JFIF\0") {
+            let density = f32::from(u16::from_be_bytes([segment[8], segment[9]]));
+            return match segment[7] {
+                1 => Some(density),
+                2 => Some(density * 2.54),
+                _ => None,
+            };
+        }
+        at += 2 + length;
+    }
+    None
+}
+
 /// Decodes page `frame` of a multi-page TIFF. The `image` crate reads only the first page of a TIFF, so the
 /// other pages go through the `tiff` crate, which already applies the photometric interpretation.
-fn decode_tiff_frame(bytes: &[u8], frame: u32, limits: DecodeLimits) -> Result<DynamicImage, DecodeError> {
+fn decode_tiff_frame(
+    bytes: &[u8],
+    frame: u32,
+    limits: DecodeLimits,
+) -> Result<DynamicImage, DecodeError> {
     let page = frame + 1;
     let fail = |reason: String| DecodeError::TiffPage { page, reason };
     let mut tiff_limits = tiff::decoder::Limits::default();

@@ -37,4 +37,7 @@ mod run;
 pub use decode::DecodeLimits;
 pub use ocr::{OcrSettings, PageText, Word};
 pub use pdf::{DocumentInfo, PackageError, PdfImage, PdfPackager, PdfPage};
-pub use run::{Blob, PageError, PageFailure, PageOutcome, Pipeline, PipelineError, PipelineOptions, ProcessedPage};
+pub use run::{
+    Blob, PageError, PageFailure, PageOutcome, Pipeline, PipelineError, PipelineOptions,
+    ProcessedPage,
+};

@@ -85,7 +85,10 @@ thread_local! {
 }
 
 fn start_engine(settings: &OcrSettings) -> Result<Tesseract, OcrError> {
-    let datapath = settings.tessdata.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let datapath = settings
+        .tessdata
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let engine = Tesseract::new(datapath.as_deref(), Some(&settings.languages)).map_err(|_| {
         OcrError::Engine {
             languages: settings.languages.clone(),
@@ -104,7 +107,11 @@ pub fn check_engine(settings: &OcrSettings) -> Result<(), OcrError> {
 }
 
 /// Recognises the text on `image`, scanned at `dpi`, with this thread's engine.
-pub fn recognise(image: &GrayImage, dpi: f32, settings: &OcrSettings) -> Result<PageText, OcrError> {
+pub fn recognise(
+    image: &GrayImage,
+    dpi: f32,
+    settings: &OcrSettings,
+) -> Result<PageText, OcrError> {
     let width = i32::try_from(image.width()).map_err(|_| OcrError::TooLarge)?;
     let height = i32::try_from(image.height()).map_err(|_| OcrError::TooLarge)?;
     ENGINE.with(|cell| {
@@ -157,7 +164,11 @@ pub fn parse_tsv(tsv: &str) -> PageText {
         if word.is_empty() {
             continue;
         }
-        let conf = cols[10].trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 100.0);
+        let conf = cols[10]
+            .trim()
+            .parse::<f32>()
+            .unwrap_or(0.0)
+            .clamp(0.0, 100.0);
         let key = (block, par, line);
         match last_line {
             Some(prev) if prev == key => text.push(' '),
@@ -211,12 +222,23 @@ mod tests {
         let page = parse_tsv(TSV);
         assert_eq!(page.text, "Giấy chóng\nđất\n\nSố");
         assert_eq!(page.words.len(), 4);
-        assert_eq!(page.words[1].text, "chóng", "combining accent composed to NFC");
         assert_eq!(
-            (page.words[2].x, page.words[2].y, page.words[2].w, page.words[2].h),
+            page.words[1].text, "chóng",
+            "combining accent composed to NFC"
+        );
+        assert_eq!(
+            (
+                page.words[2].x,
+                page.words[2].y,
+                page.words[2].w,
+                page.words[2].h
+            ),
             (100, 260, 90, 40)
         );
-        assert_eq!(page.words.iter().map(|w| w.line).collect::<Vec<_>>(), [0, 0, 1, 2]);
+        assert_eq!(
+            page.words.iter().map(|w| w.line).collect::<Vec<_>>(),
+            [0, 0, 1, 2]
+        );
         assert!((page.confidence - 90.0).abs() < 0.01, "{}", page.confidence);
     }
 

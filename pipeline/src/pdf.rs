@@ -244,8 +244,11 @@ impl<W: Write> PdfPackager<W> {
         // Every character code maps to glyph 1, the font's only glyph.
         let gid_map: Vec<u8> = std::iter::repeat_n([0u8, 1u8], 65536).flatten().collect();
         let gid_map_id = self.write_new(&Object::Stream(
-            Stream::new(dictionary! { "Filter" => "FlateDecode" }, deflate(&gid_map)?)
-                .with_compression(false),
+            Stream::new(
+                dictionary! { "Filter" => "FlateDecode" },
+                deflate(&gid_map)?,
+            )
+            .with_compression(false),
         ))?;
         let cid_font_id = self.write_new(&Object::Dictionary(dictionary! {
             "Type" => "Font",
@@ -284,7 +287,8 @@ impl<W: Write> PdfPackager<W> {
         let image_id = self.write_new(&Object::Stream(page.image.stream()))?;
         let content = page_content(width_pt, height_pt, scale, page.words);
         self.id_hasher.update(&content);
-        let content_id = self.write_new(&Object::Stream(Stream::new(Dictionary::new(), content)))?;
+        let content_id =
+            self.write_new(&Object::Stream(Stream::new(Dictionary::new(), content)))?;
         let page_id = self.write_new(&Object::Dictionary(dictionary! {
             "Type" => "Page",
             "Parent" => Object::Reference((PAGES_ID, 0)),
@@ -305,15 +309,23 @@ impl<W: Write> PdfPackager<W> {
         if self.page_ids.is_empty() {
             return Err(PackageError::NoPages);
         }
-        let kids: Vec<Object> = self.page_ids.iter().map(|&id| Object::Reference((id, 0))).collect();
+        let kids: Vec<Object> = self
+            .page_ids
+            .iter()
+            .map(|&id| Object::Reference((id, 0)))
+            .collect();
         let count = kids.len() as i64;
         self.write(
             PAGES_ID,
-            &Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
+            &Object::Dictionary(
+                dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count },
+            ),
         )?;
         self.write(
             CATALOG_ID,
-            &Object::Dictionary(dictionary! { "Type" => "Catalog", "Pages" => Object::Reference((PAGES_ID, 0)) }),
+            &Object::Dictionary(
+                dictionary! { "Type" => "Catalog", "Pages" => Object::Reference((PAGES_ID, 0)) },
+            ),
         )?;
         let mut info = dictionary! {
             "Title" => lopdf::text_string(&self.info.title),
@@ -360,9 +372,20 @@ fn page_content(width_pt: f32, height_pt: f32, scale: f32, words: &[Word]) -> Ve
     use std::fmt::Write as _;
     let mut ops = format!("q\n{width_pt:.3} 0 0 {height_pt:.3} 0 0 cm\n/Im0 Do\nQ\n");
     if !words.is_empty() {
+        // Every word of a line sits on the line's bottom and takes the line's height: words with and
+        // without descenders then share a baseline, and text extraction keeps them on one line, in order.
+        let mut lines: std::collections::HashMap<u32, (u32, u32)> =
+            std::collections::HashMap::new();
+        for word in words {
+            let (top, bottom) = lines.entry(word.line).or_insert((word.y, word.y + word.h));
+            *top = (*top).min(word.y);
+            *bottom = (*bottom).max(word.y + word.h);
+        }
         ops.push_str("BT\n3 Tr\n");
         for (i, word) in words.iter().enumerate() {
-            let next_on_line = words.get(i + 1).filter(|n| n.line == word.line && n.x > word.x);
+            let next_on_line = words
+                .get(i + 1)
+                .filter(|n| n.line == word.line && n.x > word.x);
             let mut codes: Vec<u16> = word.text.chars().filter_map(bmp_code).collect();
             let span_px = match next_on_line {
                 Some(next) => {
@@ -371,14 +394,15 @@ fn page_content(width_pt: f32, height_pt: f32, scale: f32, words: &[Word]) -> Ve
                 }
                 None => word.w,
             };
-            if codes.is_empty() || word.h == 0 {
+            let (top, bottom) = lines[&word.line];
+            if codes.is_empty() || bottom <= top {
                 continue;
             }
-            let font_size = (word.h as f32 * scale).max(1.0);
+            let font_size = ((bottom - top) as f32 * scale).max(1.0);
             let natural_width = codes.len() as f32 * font_size * GLYPH_ADVANCE;
             let stretch = 100.0 * (span_px.max(1) as f32 * scale) / natural_width;
             let x = word.x as f32 * scale;
-            let baseline = height_pt - (word.y + word.h) as f32 * scale;
+            let baseline = height_pt - bottom as f32 * scale;
             let hex: String = codes.iter().map(|c| format!("{c:04X}")).collect();
             let _ = writeln!(
                 ops,
@@ -455,7 +479,11 @@ mod tests {
             image::Luma([200]),
         )))
         .unwrap();
-        let words = [word("Giấy", 10, 0), word("đất", 200, 0), word("Hương", 10, 1)];
+        let words = [
+            word("Giấy", 10, 0),
+            word("đất", 200, 0),
+            word("Hương", 10, 1),
+        ];
         let mut packager = PdfPackager::new(Vec::new(), DocumentInfo::default()).unwrap();
         for _ in 0..2 {
             packager
@@ -483,11 +511,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sample.pdf");
         std::fs::write(&path, &pdf).unwrap();
-        let check = std::process::Command::new("qpdf").arg("--check").arg(&path).output().unwrap();
-        assert!(check.status.success(), "qpdf --check: {}", String::from_utf8_lossy(&check.stdout));
-        let text = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
+        let check = std::process::Command::new("qpdf")
+            .arg("--check")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "qpdf --check: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        let text = std::process::Command::new("pdftotext")
+            .arg(&path)
+            .arg("-")
+            .output()
+            .unwrap();
         let text = String::from_utf8(text.stdout).unwrap();
-        assert!(text.contains("Giấy đất"), "words of a line keep their space: {text:?}");
+        assert!(
+            text.contains("Giấy đất"),
+            "words of a line keep their space: {text:?}"
+        );
         assert!(text.contains("Hương"), "{text:?}");
     }
 

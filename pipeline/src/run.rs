@@ -219,7 +219,9 @@ impl Pipeline {
                         let failure = PageFailure {
                             number: next_out,
                             origin: String::new(),
-                            error: PageError::Encode("a worker thread stopped unexpectedly".to_owned()),
+                            error: PageError::Encode(
+                                "a worker thread stopped unexpectedly".to_owned(),
+                            ),
                         };
                         ready.insert(next_out, Err(failure));
                     }
@@ -238,7 +240,11 @@ fn process(number: u32, page: ScannedPage, options: &PipelineOptions) -> PageOut
     })
 }
 
-fn process_page(number: u32, page: ScannedPage, options: &PipelineOptions) -> Result<ProcessedPage, PageError> {
+fn process_page(
+    number: u32,
+    page: ScannedPage,
+    options: &PipelineOptions,
+) -> Result<ProcessedPage, PageError> {
     let decoded = decode::decode(&page, options.decode)?;
     let image = decoded.image;
     let grey = image.to_luma8();
@@ -252,7 +258,10 @@ fn process_page(number: u32, page: ScannedPage, options: &PipelineOptions) -> Re
             Some(Blob::new(page.bytes.clone(), page.format.media_type())),
         )
     } else {
-        (Blob::new(page.bytes.clone(), page.format.media_type()), None)
+        (
+            Blob::new(page.bytes.clone(), page.format.media_type()),
+            None,
+        )
     };
     let pdf_image = pdf_image(&page, &image).map_err(|e| PageError::Encode(e.to_string()))?;
     Ok(ProcessedPage {
@@ -278,7 +287,12 @@ fn pdf_image(page: &ScannedPage, image: &DynamicImage) -> std::io::Result<PdfIma
             _ => None,
         };
         if let Some(components) = components {
-            return Ok(PdfImage::jpeg(&page.bytes, image.width(), image.height(), components));
+            return Ok(PdfImage::jpeg(
+                &page.bytes,
+                image.width(),
+                image.height(),
+                components,
+            ));
         }
     }
     PdfImage::lossless(image)

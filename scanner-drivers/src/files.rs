@@ -80,7 +80,9 @@ pub struct FileImport {
 
 impl FileImport {
     /// Lists the pages under `paths` with the default [`ImportLimits`].
-    pub fn new<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Self, FileImportError> {
+    pub fn new<P: AsRef<Path>>(
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Self, FileImportError> {
         Self::with_limits(paths, ImportLimits::default())
     }
 
@@ -121,7 +123,9 @@ impl FileImport {
 
     /// Imports the given files, in order, naming each page by its label rather than its path (uploads
     /// spooled to work files keep the name the clerk's computer gave them).
-    pub fn labelled(files: impl IntoIterator<Item = (PathBuf, String)>) -> Result<Self, FileImportError> {
+    pub fn labelled(
+        files: impl IntoIterator<Item = (PathBuf, String)>,
+    ) -> Result<Self, FileImportError> {
         let limits = ImportLimits::default();
         let mut import = Self::empty(limits);
         for (path, label) in files {
@@ -229,7 +233,10 @@ impl PageSource for FileImport {
         self.next_entry += 1;
         let name = entry.label.clone();
         match self.load(entry) {
-            Err(reason) => Some(Err(SourceError { origin: name, reason })),
+            Err(reason) => Some(Err(SourceError {
+                origin: name,
+                reason,
+            })),
             Ok((bytes, format)) => {
                 let frames = entry.frames;
                 let origin = if frames > 1 {
@@ -313,8 +320,7 @@ mod tests {
     }
 
     fn write_tiff(path: &Path, frames: u32) {
-        let mut encoder =
-            tiff::encoder::TiffEncoder::new(File::create(path).unwrap()).unwrap();
+        let mut encoder = tiff::encoder::TiffEncoder::new(File::create(path).unwrap()).unwrap();
         for _ in 0..frames {
             encoder
                 .write_image::<tiff::encoder::colortype::Gray8>(4, 4, &[200u8; 16])
@@ -361,7 +367,12 @@ mod tests {
         assert_eq!(pages.len(), 4);
         assert!(pages[0].is_ok() && pages[3].is_ok());
         assert!(pages[1].as_ref().unwrap_err().contains("empty (0 bytes)"));
-        assert!(pages[2].as_ref().unwrap_err().contains("not a PNG, JPEG or TIFF"));
+        assert!(
+            pages[2]
+                .as_ref()
+                .unwrap_err()
+                .contains("not a PNG, JPEG or TIFF")
+        );
     }
 
     #[test]
@@ -389,6 +400,9 @@ mod tests {
             ..ImportLimits::default()
         };
         let err = FileImport::with_limits([dir.path()], limits).err().unwrap();
-        assert!(matches!(err, FileImportError::TooManyPages { found: 5, limit: 3 }));
+        assert!(matches!(
+            err,
+            FileImportError::TooManyPages { found: 5, limit: 3 }
+        ));
     }
 }

@@ -26,7 +26,10 @@ impl Repo {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -74,7 +77,9 @@ impl Repo {
             .fetch_one(&mut *tx)
             .await?;
         let dossier_id: i64 = row.get(0);
-        if row.get::<String, _>(1) != dossier.procedure.as_str() || row.get::<String, _>(2) != dossier.unit.as_str() {
+        if row.get::<String, _>(1) != dossier.procedure.as_str()
+            || row.get::<String, _>(2) != dossier.unit.as_str()
+        {
             return Err(RepoError::Conflict(format!(
                 "dossier {} is already registered with another procedure or unit",
                 dossier.code
@@ -136,10 +141,12 @@ impl Repo {
 
     /// The media type of a recorded object, or `None` if no row references such an object.
     pub async fn object_media_type(&self, blake3: &str) -> Result<Option<String>, RepoError> {
-        Ok(sqlx::query_scalar("SELECT media_type FROM objects WHERE blake3 = ?")
-            .bind(blake3)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT media_type FROM objects WHERE blake3 = ?")
+                .bind(blake3)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// The highest page id, 0 when there are no pages.

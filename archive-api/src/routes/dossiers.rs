@@ -34,7 +34,13 @@ struct Params {
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
-    value.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid-input", format!("the query parameter '{name}' is required")))
+    value.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            format!("the query parameter '{name}' is required"),
+        )
+    })
 }
 
 async fn upload_document(
@@ -57,11 +63,18 @@ async fn upload_document(
     let spool = tempfile::tempdir_in(archive.tmp_dir()).map_err(ApiError::internal)?;
     let mut files = Vec::new();
     let bad_upload = |e: axum::extract::multipart::MultipartError| {
-        ApiError::new(e.status(), "invalid-upload", format!("the upload could not be read: {}", e.body_text()))
+        ApiError::new(
+            e.status(),
+            "invalid-upload",
+            format!("the upload could not be read: {}", e.body_text()),
+        )
     };
     while let Some(mut field) = multipart.next_field().await.map_err(bad_upload)? {
         let number = files.len() + 1;
-        let label = field.file_name().map(safe_name).unwrap_or_else(|| format!("part {number}"));
+        let label = field
+            .file_name()
+            .map(safe_name)
+            .unwrap_or_else(|| format!("part {number}"));
         let path = spool.path().join(format!("{number:05}"));
         let mut file = std::fs::File::create(&path).map_err(ApiError::internal)?;
         while let Some(chunk) = field.chunk().await.map_err(bad_upload)? {
@@ -70,12 +83,20 @@ async fn upload_document(
         files.push((path, label));
     }
     if files.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "no-pages", "the upload holds no page files"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no-pages",
+            "the upload holds no page files",
+        ));
     }
     let source = FileImport::labelled(files)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-upload", e.to_string()))?;
     let report = archive
-        .ingest(IngestRequest { dossier, kind }, Box::new(source), std::sync::Arc::new(|_| {}))
+        .ingest(
+            IngestRequest { dossier, kind },
+            Box::new(source),
+            std::sync::Arc::new(|_| {}),
+        )
         .await?;
     drop(spool);
     Ok((StatusCode::CREATED, Json(report)))
@@ -86,7 +107,11 @@ async fn upload_document(
 fn safe_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.is_empty() { "unnamed".to_owned() } else { clean }
+    if clean.is_empty() {
+        "unnamed".to_owned()
+    } else {
+        clean
+    }
 }
 
 #[cfg(test)]

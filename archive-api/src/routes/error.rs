@@ -81,7 +81,9 @@ impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Invalid(e) => e.into(),
-            IngestError::Conflict(message) => Self::new(StatusCode::CONFLICT, "dossier-conflict", message),
+            IngestError::Conflict(message) => {
+                Self::new(StatusCode::CONFLICT, "dossier-conflict", message)
+            }
             IngestError::NoPages => Self::new(StatusCode::BAD_REQUEST, "no-pages", e.to_string()),
             IngestError::PagesFailed(ref failures) => Self {
                 pages: failures
@@ -92,7 +94,11 @@ impl From<IngestError> for ApiError {
                         reason: f.error.to_string(),
                     })
                     .collect(),
-                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "pages-failed", e.to_string())
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "pages-failed",
+                    e.to_string(),
+                )
             },
             other => Self::internal(other),
         }
@@ -102,7 +108,9 @@ impl From<IngestError> for ApiError {
 impl From<IndexError> for ApiError {
     fn from(e: IndexError) -> Self {
         match e {
-            IndexError::EmptyQuery => Self::new(StatusCode::BAD_REQUEST, "empty-query", e.to_string()),
+            IndexError::EmptyQuery => {
+                Self::new(StatusCode::BAD_REQUEST, "empty-query", e.to_string())
+            }
             other => Self::internal(other),
         }
     }
@@ -111,7 +119,9 @@ impl From<IndexError> for ApiError {
 impl From<ObjectError> for ApiError {
     fn from(e: ObjectError) -> Self {
         match e {
-            ObjectError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "object-not-found", e.to_string()),
+            ObjectError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "object-not-found", e.to_string())
+            }
             ObjectError::Blob(BlobError::Corrupt { expected, .. }) => {
                 tracing::error!(%expected, "refused to serve an object that failed its integrity check");
                 Self::new(

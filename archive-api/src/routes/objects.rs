@@ -13,7 +13,10 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/v1/objects/{hash}", get(get_object))
 }
 
-async fn get_object(State(archive): State<AppState>, Path(hash): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn get_object(
+    State(archive): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let hash = ContentHash::parse(&hash)?;
     let (bytes, media_type) = archive.object(&hash).await?;
     Ok((
@@ -21,7 +24,10 @@ async fn get_object(State(archive): State<AppState>, Path(hash): Path<String>) -
             (header::CONTENT_TYPE, media_type),
             (header::ETAG, format!("\"{hash}\"")),
             // Content-addressed: the bytes behind a hash never change.
-            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".to_owned()),
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable".to_owned(),
+            ),
         ],
         bytes,
     ))

@@ -28,7 +28,10 @@ struct Results {
     hits: Vec<SearchHit>,
 }
 
-async fn search(State(archive): State<AppState>, Query(params): Query<Params>) -> Result<Json<Results>, ApiError> {
+async fn search(
+    State(archive): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Json<Results>, ApiError> {
     let query = SearchQuery {
         text: params.q.unwrap_or_default(),
         unit: params.unit,

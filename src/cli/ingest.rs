@@ -1,0 +1,127 @@
+//! `sohoa ingest`: scanned files in, one packaged, stored, indexed document out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use archive_api::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
+use archive_api::{Archive, IngestError, IngestRequest, NewDossier};
+use indicatif::{ProgressBar, ProgressStyle};
+use scanner_drivers::FileImport;
+
+/// OCR confidence below which a page is worth a second look.
+const LOW_CONFIDENCE: f32 = 60.0;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Dossier code, e.g. 000.00.15.H27-231128-0042.
+    #[arg(long)]
+    dossier: String,
+    /// Procedure code, e.g. 1.001234.
+    #[arg(long)]
+    procedure: String,
+    /// Unit (agency) code, e.g. 000.00.15.H27.
+    #[arg(long)]
+    unit: String,
+    /// Whether the pages are a component the citizen submitted or the result returned.
+    #[arg(long, default_value = "submitted", value_parser = ["submitted", "result"])]
+    kind: String,
+    /// Print a machine-readable JSON summary on standard output.
+    #[arg(long)]
+    json: bool,
+    /// Image files (PNG, JPEG, TIFF, multi-page TIFF) or folders of them, in page order.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCode> {
+    let dossier = NewDossier {
+        code: DossierCode::parse(&args.dossier)?,
+        procedure: ProcedureCode::parse(&args.procedure)?,
+        unit: UnitCode::parse(&args.unit)?,
+    };
+    let kind: DocumentKind = args.kind.parse()?;
+    let source = FileImport::new(&args.paths)?;
+    for skipped in source.skipped() {
+        eprintln!("note: skipped {} (not an image)", skipped.display());
+    }
+    let bar = match scanner_drivers::PageSource::expected_pages(&source) {
+        Some(total) => ProgressBar::new(total as u64).with_style(
+            ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} pages  {elapsed}  {msg}")
+                .expect("the template is valid"),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    let progress_bar = bar.clone();
+    let progress = Arc::new(move |p: archive_api::IngestProgress| {
+        progress_bar.set_position(p.done as u64);
+        if p.failed > 0 {
+            progress_bar.set_message(format!("{} failed", p.failed));
+        }
+    });
+    let result = archive
+        .ingest(IngestRequest { dossier, kind }, Box::new(source), progress)
+        .await;
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "dossier {}: {} document {} ({} pages, {} KiB)",
+                    report.dossier,
+                    report.kind.as_str(),
+                    report.document,
+                    report.pages.len(),
+                    report.bytes / 1024
+                );
+                for page in &report.pages {
+                    let mut flags = Vec::new();
+                    if page.confidence < LOW_CONFIDENCE {
+                        flags.push("low OCR confidence: check the scan".to_owned());
+                    }
+                    if page.dpi_assumed {
+                        flags.push("resolution not in the file, assumed 300 dpi".to_owned());
+                    } else if page.dpi < 200.0 {
+                        flags.push(format!("{:.0} dpi is below the 200 dpi minimum", page.dpi));
+                    }
+                    println!(
+                        "  page {:>3}  {:>5.1}%  {}  {}{}",
+                        page.n,
+                        page.confidence,
+                        page.blake3,
+                        page.origin,
+                        if flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  [{}]", flags.join("; "))
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(IngestError::PagesFailed(failures)) => {
+            if args.json {
+                let pages: Vec<_> = failures
+                    .iter()
+                    .map(|f| serde_json::json!({"n": f.number, "origin": f.origin, "reason": f.error.to_string()}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"error": "pages-failed", "message": "some pages failed; nothing was recorded", "pages": pages})
+                );
+            }
+            eprintln!(
+                "error: {} of the pages could not be processed; nothing was recorded. Fix or rescan these pages and run the same command again:",
+                failures.len()
+            );
+            for failure in &failures {
+                eprintln!("  {failure}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(other) => Err(other.into()),
+    }
+}

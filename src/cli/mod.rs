@@ -1,0 +1,111 @@
+//! Command-line parsing and dispatch.
+
+mod get;
+mod ingest;
+mod search;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use archive_api::{Archive, ArchiveConfig};
+use clap::{Parser, Subcommand};
+use pipeline::PipelineOptions;
+
+/// sohoa: turn scanned dossiers into a searchable, verifiable digital archive.
+#[derive(Debug, Parser)]
+#[command(name = "sohoa", version, about)]
+pub struct Cli {
+    /// Data directory: database, object store and search index.
+    #[arg(long, global = true, env = "SOHOA_DATA", default_value = "sohoa-data")]
+    data: PathBuf,
+
+    /// OCR languages (Tesseract codes joined by '+').
+    #[arg(
+        long,
+        global = true,
+        env = "SOHOA_OCR_LANGUAGES",
+        default_value = "vie+eng"
+    )]
+    languages: String,
+
+    /// Worker threads for page processing [default: one per core].
+    #[arg(long, global = true, env = "SOHOA_THREADS")]
+    threads: Option<usize>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(serve::Args),
+    /// Ingest scanned pages as one document of a dossier.
+    Ingest(ingest::Args),
+    /// Search the archive (accent-insensitive).
+    Search(search::Args),
+    /// Fetch a stored document or page by its BLAKE3 hash, verified.
+    Get(get::Args),
+    /// Rebuild the search index from the database.
+    Reindex,
+}
+
+/// Parses the command line, runs the command and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut pipeline = PipelineOptions::default();
+    if let Some(threads) = cli.threads {
+        pipeline.threads = threads.max(1);
+        pipeline.window = pipeline.threads * 2;
+    }
+    pipeline.ocr.languages = cli.languages.clone();
+    let config = ArchiveConfig {
+        data_dir: cli.data.clone(),
+        pipeline,
+    };
+    let archive = Archive::open(config).await?;
+    match cli.command {
+        Command::Serve(args) => serve::run(archive, &cli.data, args).await,
+        Command::Ingest(args) => ingest::run(&archive, args).await,
+        Command::Search(args) => search::run(&archive, args).await,
+        Command::Get(args) => get::run(&archive, args).await,
+        Command::Reindex => {
+            let pages = archive.index().rebuild(archive.repo()).await?;
+            println!("search index rebuilt: {pages} pages");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

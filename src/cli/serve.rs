@@ -1,0 +1,42 @@
+//! `sohoa serve`: the HTTP service on the data directory.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use archive_api::Archive;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SOHOA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+pub(super) async fn run(archive: Archive, data: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr()?;
+    let totals = archive.repo().totals().await?;
+    // Scripts and tests read the actual address from this line.
+    println!("sohoa listening on http://{address}");
+    tracing::info!(
+        data = %data.display(),
+        dossiers = totals.dossiers,
+        pages = totals.pages,
+        "archive open"
+    );
+    // Ctrl-C at a terminal, SIGTERM from a service manager: finish requests in flight, then stop.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    archive_api::serve(Arc::new(archive), listener, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
