@@ -83,7 +83,10 @@ pub fn decode(page: &ScannedPage, limits: DecodeLimits) -> Result<Decoded, Decod
             source,
         })?
     };
-    let from_file = file_dpi(page).filter(|d| PLAUSIBLE_DPI.contains(d));
+    // PNG records pixels per metre as an integer: 300 dpi is stored as 11,811 and reads back as 299.9994.
+    let from_file = file_dpi(page)
+        .map(|d| (d * 100.0).round() / 100.0)
+        .filter(|d| PLAUSIBLE_DPI.contains(d));
     let known = from_file.or(page.dpi.filter(|d| PLAUSIBLE_DPI.contains(d)));
     Ok(Decoded {
         image,

@@ -49,14 +49,28 @@ async fn upload_document(
     Query(params): Query<Params>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
-    let dossier = NewDossier {
-        code: DossierCode::parse(&code)?,
-        procedure: ProcedureCode::parse(&required(params.procedure, "procedure")?)?,
-        unit: UnitCode::parse(&required(params.unit, "unit")?)?,
-    };
-    let kind = match params.kind {
-        Some(kind) => kind.parse::<DocumentKind>()?,
-        None => DocumentKind::default(),
+    let request = (|| {
+        let dossier = NewDossier {
+            code: DossierCode::parse(&code)?,
+            procedure: ProcedureCode::parse(&required(params.procedure, "procedure")?)?,
+            unit: UnitCode::parse(&required(params.unit, "unit")?)?,
+        };
+        let kind = match params.kind {
+            Some(kind) => kind.parse::<DocumentKind>()?,
+            None => DocumentKind::default(),
+        };
+        Ok::<_, ApiError>(IngestRequest { dossier, kind })
+    })();
+    let request = match request {
+        Ok(request) => request,
+        Err(refusal) => {
+            // Read the rest of the upload (within the body limit) so the client, still sending, gets the
+            // refusal instead of a reset connection.
+            while let Ok(Some(mut field)) = multipart.next_field().await {
+                while let Ok(Some(_)) = field.chunk().await {}
+            }
+            return Err(refusal);
+        }
     };
 
     // Parts are spooled to files as they stream in, so memory holds one chunk, not the upload.
@@ -92,11 +106,7 @@ async fn upload_document(
     let source = FileImport::labelled(files)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-upload", e.to_string()))?;
     let report = archive
-        .ingest(
-            IngestRequest { dossier, kind },
-            Box::new(source),
-            std::sync::Arc::new(|_| {}),
-        )
+        .ingest(request, Box::new(source), std::sync::Arc::new(|_| {}))
         .await?;
     drop(spool);
     Ok((StatusCode::CREATED, Json(report)))

@@ -1,0 +1,291 @@
+//! The clerk's and archivist's command line, end to end: real Tesseract, real SQLite, real files, PDFs read
+//! back by qpdf and pdftotext.
+
+mod common;
+
+use common::*;
+
+const DOSSIER: &str = "000.00.15.H27-231128-0042";
+
+#[test]
+fn ingested_pages_are_found_by_folded_and_exact_words_and_fetched_intact() {
+    let sohoa = Sohoa::new();
+    let page1 = sohoa.input("001.png");
+    let page2 = sohoa.input("002.jpg");
+    write_png(&render_page(CERTIFICATE), &page1);
+    write_jpeg(&render_page(RECEIPT), &page2);
+
+    let report = sohoa.ingest(DOSSIER, &[&page1, &page2]);
+    assert_eq!(report["dossier"], DOSSIER);
+    let pages = report["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0]["n"], 1);
+    assert_eq!(pages[1]["n"], 2);
+    // Page hashes are the hashes of the scanner's original bytes.
+    assert_eq!(
+        pages[0]["blake3"],
+        blake3_hex(&std::fs::read(&page1).unwrap())
+    );
+    assert_eq!(
+        pages[1]["blake3"],
+        blake3_hex(&std::fs::read(&page2).unwrap())
+    );
+    for page in pages {
+        assert!(
+            page["confidence"].as_f64().unwrap() > 80.0,
+            "clean text OCRs confidently: {page}"
+        );
+        assert_eq!(page["dpi"], 300.0);
+    }
+    let document = report["document"].as_str().unwrap().to_owned();
+
+    // Folded: no marks and d for đ.
+    for query in ["nguyen thi huong", "dat", "GIAY CHUNG NHAN"] {
+        let hits = sohoa.search(query);
+        assert!(!hits.is_empty(), "{query:?} finds nothing");
+        assert_eq!(hits[0]["dossier"], DOSSIER, "{query:?}");
+        assert_eq!(hits[0]["page"], 1, "{query:?}");
+        assert_eq!(hits[0]["document"], document.as_str());
+    }
+    // Exact, with marks.
+    let hits = sohoa.search("Hương");
+    assert_eq!(hits[0]["dossier"], DOSSIER);
+    assert!(
+        hits[0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("Nguyễn Thị Hương"),
+        "{}",
+        hits[0]
+    );
+    // English on the second page.
+    let hits = sohoa.search("applicant");
+    assert_eq!(
+        (hits[0]["dossier"].as_str(), hits[0]["page"].as_u64()),
+        (Some(DOSSIER), Some(2))
+    );
+    assert!(sohoa.search("kangaroo").is_empty());
+
+    // The fetched PDF hashes to its address, passes qpdf, and gives the words back.
+    let copy = sohoa.dir.path().join("copy.pdf");
+    sohoa.ok(&["get", &document, "-o", copy.to_str().unwrap()]);
+    assert_eq!(blake3_hex(&std::fs::read(&copy).unwrap()), document);
+    assert_qpdf_clean(&copy);
+    let text = pdftotext(&copy);
+    for words in [
+        "Nguyễn Thị Hương",
+        "QUYỀN SỬ DỤNG ĐẤT",
+        "Yên Thủy",
+        "delivered to the applicant",
+    ] {
+        assert!(
+            text.contains(words),
+            "{words:?} missing from the PDF text:\n{text}"
+        );
+    }
+    // Page masters are fetched by their hash too.
+    let master = sohoa.dir.path().join("page1.png");
+    let page_hash = pages[0]["blake3"].as_str().unwrap();
+    sohoa.ok(&["get", page_hash, "-o", master.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&master).unwrap(),
+        std::fs::read(&page1).unwrap()
+    );
+}
+
+#[test]
+fn a_corrupt_page_fails_with_its_number_and_file_and_records_nothing() {
+    let sohoa = Sohoa::new();
+    let good = sohoa.input("001.png");
+    let corrupt = sohoa.input("002.png");
+    let after = sohoa.input("003.png");
+    write_png(&render_page(CERTIFICATE), &good);
+    write_png(&render_page(RECEIPT), &after);
+    // A scan cut off mid-transfer: a valid PNG header, then nothing.
+    let full = std::fs::read(&good).unwrap();
+    std::fs::write(&corrupt, &full[..full.len() / 3]).unwrap();
+
+    let args = [
+        "ingest",
+        "--dossier",
+        DOSSIER,
+        "--procedure",
+        "1.001234",
+        "--unit",
+        "000.00.15.H27",
+        good.to_str().unwrap(),
+        corrupt.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ];
+    let output = sohoa.run(&args);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("page 2"), "names the page: {stderr}");
+    assert!(stderr.contains("002.png"), "names the file: {stderr}");
+    assert!(
+        stderr.contains("cannot decode the PNG image"),
+        "says why: {stderr}"
+    );
+    assert!(
+        stderr.contains("nothing was recorded"),
+        "says what happened to the rest: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Nothing half-written: the dossier's words find nothing.
+    assert!(sohoa.search("nguyen thi huong").is_empty());
+
+    // The clerk rescans page 2 and runs the same command again.
+    write_png(&render_page(&["Trang hai: bản sao sổ hộ khẩu"]), &corrupt);
+    assert!(sohoa.run(&args).status.success());
+    let hits = sohoa.search("ban sao so ho khau");
+    assert_eq!(
+        (hits[0]["dossier"].as_str(), hits[0]["page"].as_u64()),
+        (Some(DOSSIER), Some(2))
+    );
+}
+
+#[test]
+fn exact_spelling_ranks_first_in_both_directions() {
+    let sohoa = Sohoa::new();
+    let marked = sohoa.input("marked.png");
+    let plain = sohoa.input("plain.png");
+    write_png(&render_page(&["Người nộp hồ sơ: bà Hương"]), &marked);
+    write_png(&render_page(&["Applicant name: Mrs Huong"]), &plain);
+    sohoa.ingest("000.00.15.H27-231128-0001", &[&marked]);
+    sohoa.ingest("000.00.15.H27-231128-0002", &[&plain]);
+
+    let hits = sohoa.search("Hương");
+    assert_eq!(hits.len(), 2, "folding finds both: {hits:?}");
+    assert_eq!(hits[0]["dossier"], "000.00.15.H27-231128-0001");
+    let hits = sohoa.search("huong");
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["dossier"], "000.00.15.H27-231128-0002");
+}
+
+#[test]
+fn multi_page_tiffs_and_folders_become_pages_in_order() {
+    let sohoa = Sohoa::new();
+    let folder = sohoa.input("scans");
+    std::fs::create_dir_all(&folder).unwrap();
+    write_tiff(
+        &[
+            render_page(&["Trang một: đơn đề nghị"]),
+            render_page(&["Trang hai: giấy ủy quyền"]),
+        ],
+        &folder.join("01.tif"),
+    );
+    write_png(
+        &render_page(&["Trang ba: biên nhận"]),
+        &folder.join("02.png"),
+    );
+    std::fs::write(folder.join("scanner-log.txt"), "not a page").unwrap();
+
+    let report = sohoa.ingest(DOSSIER, &[&folder]);
+    let pages = report["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_ne!(
+        pages[0]["blake3"], pages[1]["blake3"],
+        "each TIFF page has its own master"
+    );
+    for (query, page) in [("don de nghi", 1), ("giay uy quyen", 2), ("bien nhan", 3)] {
+        let hits = sohoa.search(query);
+        assert_eq!(hits[0]["page"], page, "{query:?}: {hits:?}");
+    }
+}
+
+#[test]
+fn ingesting_the_same_scans_twice_stores_one_document() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("001.png");
+    write_png(&render_page(CERTIFICATE), &page);
+    let first = sohoa.ingest(DOSSIER, &[&page]);
+    let second = sohoa.ingest(DOSSIER, &[&page]);
+    assert_eq!(
+        first["document"], second["document"],
+        "same pages, same PDF bytes"
+    );
+    assert_eq!(sohoa.search("nguyen thi huong").len(), 1);
+}
+
+#[test]
+fn bad_codes_and_a_conflicting_dossier_are_refused_with_the_field_named() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("001.png");
+    write_png(&render_page(RECEIPT), &page);
+    let path = page.to_str().unwrap();
+
+    let output = sohoa.run(&[
+        "ingest",
+        "--dossier",
+        "0042",
+        "--procedure",
+        "1.001234",
+        "--unit",
+        "000.00.15.H27",
+        path,
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dossier code '0042' is not valid")
+            && stderr.contains("000.00.15.H27-231128-0042"),
+        "{stderr}"
+    );
+
+    sohoa.ingest(DOSSIER, &[&page]);
+    let output = sohoa.run(&[
+        "ingest",
+        "--dossier",
+        DOSSIER,
+        "--procedure",
+        "2.000815",
+        "--unit",
+        "000.00.15.H27",
+        path,
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("already registered with procedure 1.001234"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_tampered_object_is_refused_not_served() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("001.png");
+    write_png(&render_page(RECEIPT), &page);
+    let report = sohoa.ingest(DOSSIER, &[&page]);
+    let document = report["document"].as_str().unwrap();
+    let stored = sohoa
+        .data()
+        .join("objects/blake3")
+        .join(&document[..2])
+        .join(document);
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&stored, bytes).unwrap();
+
+    let out = sohoa.dir.path().join("copy.pdf");
+    let output = sohoa.run(&["get", document, "-o", out.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("failed its integrity check"), "{stderr}");
+    assert!(!out.exists(), "nothing written under the requested name");
+}
+
+#[test]
+fn the_index_is_a_view_rebuilt_from_the_database() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("001.png");
+    write_png(&render_page(CERTIFICATE), &page);
+    sohoa.ingest(DOSSIER, &[&page]);
+    std::fs::remove_dir_all(sohoa.data().join("index")).unwrap();
+    // A lost index is rebuilt on the next search.
+    assert_eq!(sohoa.search("nguyen thi huong").len(), 1);
+    assert!(sohoa.ok(&["reindex"]).contains("1 pages"));
+    assert_eq!(sohoa.search("nguyen thi huong").len(), 1);
+}

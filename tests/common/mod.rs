@@ -1,0 +1,258 @@
+//! Test helpers: scan-like fixtures rendered from known text, the real `sohoa` binary on a fresh data
+//! directory, and a real server on a free port.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
+use image::{GrayImage, Luma};
+
+/// A4 width at 300 dpi.
+const PAGE_WIDTH: u32 = 2480;
+/// 14 pt at 300 dpi.
+const TEXT_PX: f32 = 58.0;
+const LINE_PX: u32 = 100;
+const MARGIN: u32 = 150;
+
+fn font() -> &'static FontVec {
+    static FONT: OnceLock<FontVec> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+        let bytes = std::fs::read(path).unwrap_or_else(|e| {
+            panic!("{path}: {e} (Debian package fonts-dejavu-core; .ci/run installs it)")
+        });
+        FontVec::try_from_vec(bytes).expect("DejaVu Sans parses")
+    })
+}
+
+/// A white page strip, A4 wide at 300 dpi, with `lines` of black text, as a clean scanner would give.
+pub fn render_page(lines: &[&str]) -> GrayImage {
+    let height = 2 * MARGIN + LINE_PX * lines.len() as u32;
+    let mut page = GrayImage::from_pixel(PAGE_WIDTH, height, Luma([255]));
+    let font = font();
+    let scale = PxScale::from(TEXT_PX);
+    let scaled = font.as_scaled(scale);
+    for (i, line) in lines.iter().enumerate() {
+        let baseline = (MARGIN + LINE_PX * i as u32) as f32 + scaled.ascent();
+        let mut x = MARGIN as f32;
+        for c in line.chars() {
+            let id = scaled.glyph_id(c);
+            let glyph = id.with_scale_and_position(scale, point(x, baseline));
+            x += scaled.h_advance(id);
+            let Some(outline) = font.outline_glyph(glyph) else {
+                continue;
+            };
+            let bounds = outline.px_bounds();
+            outline.draw(|gx, gy, coverage| {
+                let (px, py) = (
+                    bounds.min.x as i32 + gx as i32,
+                    bounds.min.y as i32 + gy as i32,
+                );
+                if px >= 0 && py >= 0 && (px as u32) < page.width() && (py as u32) < page.height() {
+                    let ink = (coverage.clamp(0.0, 1.0) * 255.0) as u8;
+                    let pixel = page.get_pixel_mut(px as u32, py as u32);
+                    pixel.0[0] = pixel.0[0].min(255 - ink);
+                }
+            });
+        }
+    }
+    page
+}
+
+/// Writes `page` as a PNG that records 300 dpi.
+pub fn write_png(page: &GrayImage, path: &Path) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), page.width(), page.height());
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_pixel_dims(Some(png::PixelDimensions {
+        xppu: 11_811, // 300 dpi in pixels per metre
+        yppu: 11_811,
+        unit: png::Unit::Meter,
+    }));
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(page.as_raw())
+        .unwrap();
+}
+
+/// Writes `page` as a 300 dpi JPEG.
+pub fn write_jpeg(page: &GrayImage, path: &Path) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder =
+        image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 90);
+    encoder.set_pixel_density(image::codecs::jpeg::PixelDensity::dpi(300));
+    encoder.encode_image(page).unwrap();
+}
+
+/// Writes `pages` as one multi-page greyscale TIFF.
+pub fn write_tiff(pages: &[GrayImage], path: &Path) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = tiff::encoder::TiffEncoder::new(std::io::BufWriter::new(file)).unwrap();
+    for page in pages {
+        encoder
+            .write_image::<tiff::encoder::colortype::Gray8>(
+                page.width(),
+                page.height(),
+                page.as_raw(),
+            )
+            .unwrap();
+    }
+}
+
+/// A fresh data directory and the real `sohoa` binary pointed at it.
+pub struct Sohoa {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sohoa {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A path for test input files, outside the data directory.
+    pub fn input(&self, name: &str) -> PathBuf {
+        let dir = self.dir.path().join("input");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sohoa"));
+        command
+            .env("SOHOA_DATA", self.data())
+            .env("SOHOA_THREADS", "2")
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("sohoa runs")
+    }
+
+    /// Runs a command that must succeed and returns its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "sohoa {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// `sohoa ingest --json` of `paths` into `dossier`.
+    pub fn ingest(&self, dossier: &str, paths: &[&Path]) -> serde_json::Value {
+        let mut args = vec![
+            "ingest",
+            "--json",
+            "--dossier",
+            dossier,
+            "--procedure",
+            "1.001234",
+            "--unit",
+            "000.00.15.H27",
+        ];
+        let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// `sohoa search --json`, returning the hits.
+    pub fn search(&self, query: &str) -> Vec<serde_json::Value> {
+        let out: serde_json::Value =
+            serde_json::from_str(&self.ok(&["search", "--json", query])).unwrap();
+        out["hits"].as_array().unwrap().clone()
+    }
+
+    /// Starts `sohoa serve` on a free port.
+    pub fn serve(&self) -> Server {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sohoa serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("sohoa listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+}
+
+/// A running server, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// BLAKE3 of `bytes` in hex.
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// The text `pdftotext` extracts from `pdf`.
+pub fn pdftotext(pdf: &Path) -> String {
+    let output = Command::new("pdftotext")
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs");
+    assert!(
+        output.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs `qpdf --check` on `pdf` and asserts it is clean.
+pub fn assert_qpdf_clean(pdf: &Path) {
+    let output = Command::new("qpdf")
+        .arg("--check")
+        .arg(pdf)
+        .output()
+        .expect("qpdf runs");
+    assert!(
+        output.status.success(),
+        "qpdf --check failed:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// The OCR'd first page used across tests: a land-use certificate for Nguyễn Thị Hương.
+pub const CERTIFICATE: &[&str] = &[
+    "GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT",
+    "Người sử dụng đất: bà Nguyễn Thị Hương",
+    "Thửa đất số 127, tờ bản đồ số 15",
+    "Địa chỉ: xã Yên Trị, huyện Yên Thủy",
+];
+
+/// A second page in English.
+pub const RECEIPT: &[&str] = &[
+    "Receipt for the application dossier",
+    "Certificate delivered to the applicant",
+];

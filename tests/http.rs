@@ -1,0 +1,208 @@
+//! The HTTP API over real HTTP: the server binary on a free port, a real client.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, multipart};
+
+const DOSSIER: &str = "000.00.15.H27-231128-0042";
+
+fn upload(
+    client: &Client,
+    server: &Server,
+    dossier: &str,
+    files: &[(&str, Vec<u8>)],
+) -> reqwest::blocking::Response {
+    let mut form = multipart::Form::new();
+    for (name, bytes) in files {
+        form = form.part(
+            "page",
+            multipart::Part::bytes(bytes.clone()).file_name(name.to_string()),
+        );
+    }
+    client
+        .post(format!("{}/v1/dossiers/{dossier}/documents", server.url))
+        .query(&[
+            ("procedure", "1.001234"),
+            ("unit", "000.00.15.H27"),
+            ("kind", "result"),
+        ])
+        .multipart(form)
+        .send()
+        .unwrap()
+}
+
+fn png_bytes(sohoa: &Sohoa, name: &str, lines: &[&str]) -> Vec<u8> {
+    let path = sohoa.input(name);
+    write_png(&render_page(lines), &path);
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn pages_posted_over_http_are_searchable_and_fetched_by_hash() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let client = Client::new();
+    let page = png_bytes(&sohoa, "001.png", CERTIFICATE);
+
+    let response = upload(&client, &server, DOSSIER, &[("001.png", page.clone())]);
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let report: serde_json::Value = response.json().unwrap();
+    assert_eq!(report["dossier"], DOSSIER);
+    assert_eq!(report["kind"], "result");
+    assert_eq!(report["pages"][0]["blake3"], blake3_hex(&page));
+    assert_eq!(report["pages"][0]["origin"], "001.png");
+    let document = report["document"].as_str().unwrap();
+
+    let results: serde_json::Value = client
+        .get(format!("{}/v1/search", server.url))
+        .query(&[("q", "quyen su dung dat")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let hit = &results["hits"][0];
+    assert_eq!(
+        (hit["dossier"].as_str(), hit["page"].as_u64()),
+        (Some(DOSSIER), Some(1))
+    );
+    assert_eq!(hit["document"], document);
+    assert_eq!(hit["kind"], "result");
+
+    let response = client
+        .get(format!("{}/v1/objects/{document}", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    let pdf = response.bytes().unwrap();
+    assert_eq!(blake3_hex(&pdf), document);
+    let path = sohoa.dir.path().join("fetched.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    assert_qpdf_clean(&path);
+    assert!(pdftotext(&path).contains("Nguyễn Thị Hương"));
+
+    let master = client
+        .get(format!("{}/v1/objects/{}", server.url, blake3_hex(&page)))
+        .send()
+        .unwrap();
+    assert_eq!(master.headers()["content-type"], "image/png");
+    assert_eq!(master.bytes().unwrap().as_ref(), page.as_slice());
+}
+
+#[test]
+fn a_corrupt_upload_is_refused_with_the_page_and_reason_and_records_nothing() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let client = Client::new();
+    let good = png_bytes(&sohoa, "001.png", CERTIFICATE);
+    let response = upload(
+        &client,
+        &server,
+        DOSSIER,
+        &[
+            ("001.png", good),
+            ("002.jpg", b"this is a text file named .jpg".to_vec()),
+        ],
+    );
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["code"], "pages-failed");
+    assert_eq!(body["pages"][0]["n"], 2);
+    assert_eq!(body["pages"][0]["origin"], "002.jpg");
+    assert!(
+        body["pages"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a PNG, JPEG or TIFF"),
+        "{body}"
+    );
+
+    let results: serde_json::Value = client
+        .get(format!("{}/v1/search?q=nguyen", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(results["hits"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn bad_requests_get_4xx_with_a_code_and_a_message() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let client = Client::new();
+    let expect = |response: reqwest::blocking::Response, status: StatusCode, code: &str| {
+        assert_eq!(response.status(), status);
+        let body: serde_json::Value = response.json().unwrap();
+        assert_eq!(body["code"], code, "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    };
+    expect(
+        client
+            .get(format!("{}/v1/objects/not-a-hash", server.url))
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid-input",
+    );
+    let unknown = blake3_hex(b"never stored");
+    expect(
+        client
+            .get(format!("{}/v1/objects/{unknown}", server.url))
+            .send()
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "object-not-found",
+    );
+    expect(
+        client
+            .get(format!("{}/v1/search?q=%22%3A", server.url))
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "empty-query",
+    );
+    let page = png_bytes(&sohoa, "001.png", RECEIPT);
+    expect(
+        upload(&client, &server, "bad-code", &[("001.png", page)]),
+        StatusCode::BAD_REQUEST,
+        "invalid-input",
+    );
+    // A search with query syntax an archivist would not mean is answered, not failed.
+    let response = client
+        .get(format!("{}/v1/search?q=dat%22%20AND%20(", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[test]
+fn pages_ingested_from_the_command_line_reach_a_running_server() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let page = sohoa.input("001.png");
+    write_png(&render_page(CERTIFICATE), &page);
+    sohoa.ingest(DOSSIER, &[&page]);
+    let client = Client::new();
+    // The server follows the database; give it a few of its sync intervals.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let results: serde_json::Value = client
+            .get(format!("{}/v1/search?q=nguyen+thi+huong", server.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if !results["hits"].as_array().unwrap().is_empty() {
+            assert_eq!(results["hits"][0]["dossier"], DOSSIER);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never saw the new pages"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
