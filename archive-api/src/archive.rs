@@ -399,11 +399,14 @@ fn package(
                     words: &page.text.words,
                 })?;
                 let mut blobs = vec![page.master.clone()];
-                if let Some(file) = &page.source_file {
-                    if last_source != Some(file.blake3) {
-                        last_source = Some(file.blake3);
-                        blobs.push(file.clone());
-                    }
+                // The pages of a multi-page file share it: store it with its first page.
+                if let Some(file) = page
+                    .source_file
+                    .as_ref()
+                    .filter(|f| last_source != Some(f.blake3))
+                {
+                    last_source = Some(file.blake3);
+                    blobs.push(file.clone());
                 }
                 for blob in blobs {
                     objects.push(ObjectRecord {

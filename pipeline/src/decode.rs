@@ -110,7 +110,7 @@ fn file_dpi(page: &ScannedPage) -> Option<f32> {
             let decoder = png::Decoder::new(Cursor::new(&page.bytes[..]));
             let reader = decoder.read_info().ok()?;
             let dims = reader.info().pixel_dims?;
-            (dims.unit == png::Unit::Meter).then(|| dims.xppu as f32 * 0.0254)
+            (dims.unit == png::Unit::Meter).then_some(dims.xppu as f32 * 0.0254)
         }
         PageFormat::Jpeg => jfif_dpi(&page.bytes),
         _ => {

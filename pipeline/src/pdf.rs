@@ -210,7 +210,7 @@ impl<W: Write> PdfPackager<W> {
 
     fn write(&mut self, id: u32, object: &Object) -> Result<(), PackageError> {
         self.offsets.push((id, self.out.written));
-        write!(self.out, "{id} 0 obj\n")?;
+        writeln!(self.out, "{id} 0 obj")?;
         Writer::write_object(&mut self.out, object)?;
         self.out.write_all(b"\nendobj\n")?;
         Ok(())
@@ -347,7 +347,7 @@ impl<W: Write> PdfPackager<W> {
         self.offsets.sort_unstable();
         write!(self.out, "xref\n0 {size}\n0000000000 65535 f \n")?;
         for (_, offset) in &self.offsets {
-            write!(self.out, "{offset:010} 00000 n \n")?;
+            writeln!(self.out, "{offset:010} 00000 n ")?;
         }
         self.out.write_all(b"trailer\n")?;
         let trailer = dictionary! {

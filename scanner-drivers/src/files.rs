@@ -75,7 +75,34 @@ pub struct FileImport {
     skipped: Vec<PathBuf>,
     limits: ImportLimits,
     next_entry: usize,
-    current: Option<(Arc<[u8]>, PageFormat, u32, u32, String)>,
+    current: Option<OpenFile>,
+}
+
+/// The multi-page file pages are being taken from.
+struct OpenFile {
+    bytes: Arc<[u8]>,
+    format: PageFormat,
+    next_frame: u32,
+    frames: u32,
+    name: String,
+}
+
+impl OpenFile {
+    fn page(&self, frame: u32) -> ScannedPage {
+        let origin = if self.frames > 1 {
+            format!("{}, page {}", self.name, frame + 1)
+        } else {
+            self.name.clone()
+        };
+        ScannedPage {
+            origin,
+            bytes: Arc::clone(&self.bytes),
+            format: self.format,
+            frame,
+            frames: self.frames,
+            dpi: None,
+        }
+    }
 }
 
 impl FileImport {
@@ -215,46 +242,30 @@ impl FileImport {
 
 impl PageSource for FileImport {
     fn next_page(&mut self) -> Option<Result<ScannedPage, SourceError>> {
-        if let Some((bytes, format, frame, frames, name)) = self.current.take() {
-            if frame < frames {
-                let origin = format!("{name}, page {}", frame + 1);
-                self.current = Some((bytes.clone(), format, frame + 1, frames, name));
-                return Some(Ok(ScannedPage {
-                    origin,
-                    bytes,
-                    format,
-                    frame,
-                    frames,
-                    dpi: None,
-                }));
-            }
+        if let Some(file) = self.current.as_mut().filter(|f| f.next_frame < f.frames) {
+            let frame = file.next_frame;
+            file.next_frame += 1;
+            return Some(Ok(file.page(frame)));
         }
+        self.current = None;
         let entry = self.entries.get(self.next_entry)?;
         self.next_entry += 1;
-        let name = entry.label.clone();
         match self.load(entry) {
             Err(reason) => Some(Err(SourceError {
-                origin: name,
+                origin: entry.label.clone(),
                 reason,
             })),
             Ok((bytes, format)) => {
-                let frames = entry.frames;
-                let origin = if frames > 1 {
-                    format!("{name}, page 1")
-                } else {
-                    name.clone()
-                };
-                if frames > 1 {
-                    self.current = Some((bytes.clone(), format, 1, frames, name));
-                }
-                Some(Ok(ScannedPage {
-                    origin,
+                let file = OpenFile {
                     bytes,
                     format,
-                    frame: 0,
-                    frames,
-                    dpi: None,
-                }))
+                    next_frame: 1,
+                    frames: entry.frames,
+                    name: entry.label.clone(),
+                };
+                let page = file.page(0);
+                self.current = Some(file);
+                Some(Ok(page))
             }
         }
     }
