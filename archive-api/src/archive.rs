@@ -201,6 +201,7 @@ impl Archive {
             path: dir.display().to_string(),
             source,
         })?;
+        sweep_stale_work_files(&tmp_dir);
         let repo = Repo::open_sqlite(&dir.join("sohoa.db")).await?;
         let blobs = BlobStore::local(&dir.join("objects"))?;
         let index = SearchIndex::open(&dir.join("index"))?;
@@ -353,6 +354,41 @@ impl Archive {
             other => ObjectError::Blob(other),
         })?;
         Ok((bytes, media_type))
+    }
+}
+
+/// Work files older than this are left over from a crash; younger ones may belong to an ingest running in
+/// another process on the same data directory.
+const STALE_WORK_FILE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Removes work files (PDFs being written, uploads being spooled) that a crashed process left behind.
+fn sweep_stale_work_files(tmp_dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(tmp_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_WORK_FILE);
+        if stale {
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a work file left by an earlier crash")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale work file")
+                }
+            }
+        }
     }
 }
 

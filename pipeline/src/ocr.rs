@@ -100,6 +100,27 @@ fn start_engine(settings: &OcrSettings) -> Result<Tesseract, OcrError> {
         .map_err(|e| OcrError::Recognise(e.to_string()))
 }
 
+/// Makes OCR on the calling thread single-threaded.
+///
+/// Debian's libtesseract is built with OpenMP, and its LSTM runs each step on four threads
+/// (`num_threads(4)` in the code, which overrides `omp_set_num_threads`). With one engine per worker thread
+/// that puts four times as many threads as cores on the machine, and libgomp's spin-waiting then makes a
+/// noisy page take a minute instead of a second. `OMP_THREAD_LIMIT` cannot fix this from inside the
+/// process: libgomp reads the environment when it is loaded, before `main`. Allowing no active parallel
+/// levels makes every parallel region run on the thread that meets it. The symbol is looked up at run time,
+/// so a Tesseract built without OpenMP needs nothing.
+pub fn single_threaded_ocr_on_this_thread() {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the loaded symbol tables.
+    let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"omp_set_max_active_levels".as_ptr()) };
+    if symbol.is_null() {
+        return;
+    }
+    // SAFETY: `omp_set_max_active_levels` has the C signature `void omp_set_max_active_levels(int)` in
+    // every OpenMP runtime; it only changes how many nested parallel regions may run in parallel.
+    let set_max_active_levels: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(symbol) };
+    set_max_active_levels(0);
+}
+
 /// Checks that an engine starts with `settings`, so a missing language fails the job up front, not on
 /// every page.
 pub fn check_engine(settings: &OcrSettings) -> Result<(), OcrError> {

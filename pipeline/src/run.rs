@@ -132,8 +132,8 @@ pub type PageOutcome = Result<ProcessedPage, PageFailure>;
 
 /// The page pipeline: a pool of worker threads, each with its own OCR engine.
 ///
-/// Tesseract runs single-threaded inside each worker (set `OMP_THREAD_LIMIT=1` in the process before any
-/// engine starts), so the pool owns the cores.
+/// Tesseract runs single-threaded inside each worker (see [`ocr::single_threaded_ocr_on_this_thread`]), so
+/// the pool owns the cores.
 pub struct Pipeline {
     pool: rayon::ThreadPool,
     options: Arc<PipelineOptions>,
@@ -146,6 +146,7 @@ impl Pipeline {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads.max(1))
             .thread_name(|i| format!("sohoa-page-{i}"))
+            .start_handler(|_| ocr::single_threaded_ocr_on_this_thread())
             .build()?;
         Ok(Self {
             pool,

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod bench;
 mod get;
 mod ingest;
 mod search;
@@ -49,6 +50,8 @@ enum Command {
     Get(get::Args),
     /// Rebuild the search index from the database.
     Reindex,
+    /// Benchmark ingest beside plain Tesseract over the same pages (run by hand).
+    Bench(bench::Args),
 }
 
 /// Parses the command line, runs the command and returns the process's exit code.
@@ -96,13 +99,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         data_dir: cli.data.clone(),
         pipeline,
     };
-    let archive = Archive::open(config).await?;
+    let open = || Archive::open(config.clone());
     match cli.command {
-        Command::Serve(args) => serve::run(archive, &cli.data, args).await,
-        Command::Ingest(args) => ingest::run(&archive, args).await,
-        Command::Search(args) => search::run(&archive, args).await,
-        Command::Get(args) => get::run(&archive, args).await,
+        Command::Serve(args) => serve::run(open().await?, &cli.data, args).await,
+        Command::Ingest(args) => ingest::run(&open().await?, args).await,
+        Command::Search(args) => search::run(&open().await?, args).await,
+        Command::Get(args) => get::run(&open().await?, args).await,
+        Command::Bench(args) => {
+            let languages = cli.languages.clone();
+            tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?
+        }
         Command::Reindex => {
+            let archive = open().await?;
             let pages = archive.index().rebuild(archive.repo()).await?;
             println!("search index rebuilt: {pages} pages");
             Ok(ExitCode::SUCCESS)
