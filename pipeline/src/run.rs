@@ -192,6 +192,7 @@ impl Pipeline {
                         held += 1;
                         let number = next_number;
                         next_number += 1;
+                        tracing::debug!(page = number, origin = %page.origin, "page queued");
                         let tx = done_tx.clone();
                         let options = Arc::clone(&self.options);
                         self.pool.spawn(move || {
@@ -209,11 +210,17 @@ impl Pipeline {
             if held == 0 && source_done {
                 return Ok(());
             }
+            if held == 0 {
+                // Everything held was handed out at once: go back for more pages before waiting.
+                continue;
+            }
             if !ready.contains_key(&next_out) {
-                // A worker holds a sender for every page in flight, so this only fails if a worker
-                // panicked; fail the page rather than wait forever.
+                // Pages are held in number order from `next_out`, so that page is in flight and a worker
+                // holds a sender for it: this only fails if a worker panicked; fail the page rather than
+                // wait forever.
                 match done_rx.recv() {
                     Ok((number, outcome)) => {
+                        tracing::debug!(page = number, ok = outcome.is_ok(), "page processed");
                         ready.insert(number, outcome);
                     }
                     Err(_) => {
@@ -303,4 +310,75 @@ fn encode_png(image: &DynamicImage) -> image::ImageResult<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Png)?;
     Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scanner_drivers::SourceError;
+
+    /// Plain white PNG pages, as many as asked for, a large one then a small one, so each small page is
+    /// done before the large one ahead of it.
+    struct WhitePages {
+        left: u32,
+        large: Arc<[u8]>,
+        small: Arc<[u8]>,
+    }
+
+    impl PageSource for WhitePages {
+        fn next_page(&mut self) -> Option<Result<ScannedPage, SourceError>> {
+            if self.left == 0 {
+                return None;
+            }
+            self.left -= 1;
+            Some(Ok(ScannedPage {
+                origin: format!("white-{}", self.left),
+                bytes: if self.left % 2 == 1 {
+                    self.large.clone()
+                } else {
+                    self.small.clone()
+                },
+                format: PageFormat::Png,
+                frame: 0,
+                frames: 1,
+                dpi: Some(300.0),
+            }))
+        }
+    }
+
+    #[test]
+    fn a_long_document_comes_out_whole_and_in_order_through_a_small_window() {
+        let white = |side| {
+            let image = image::GrayImage::from_pixel(side, side, image::Luma([255]));
+            Arc::<[u8]>::from(encode_png(&DynamicImage::ImageLuma8(image)).unwrap())
+        };
+        let (large, small) = (white(2400), white(32));
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let pipeline = Pipeline::new(PipelineOptions {
+                threads: 2,
+                window: 2,
+                ..PipelineOptions::default()
+            })
+            .expect("OCR engine starts");
+            let mut source = WhitePages {
+                left: 40,
+                large,
+                small,
+            };
+            let mut numbers = Vec::new();
+            pipeline
+                .run(&mut source, |outcome| {
+                    numbers.push(outcome.map(|p| p.number).map_err(|e| e.to_string())?);
+                    Ok::<_, String>(())
+                })
+                .unwrap();
+            let _ = tx.send(numbers);
+        });
+        // A stall here is the bug this guards against, so wait a bounded time rather than hang the suite.
+        let numbers = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the pipeline stalled");
+        assert_eq!(numbers, (1..=40).collect::<Vec<u32>>());
+    }
 }
