@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pipeline::{
-    Blob, DocumentInfo, PackageError, PageFailure, PdfPackager, PdfPage, Pipeline, PipelineError,
-    PipelineOptions,
+    Blob, DocumentInfo, PackageError, PageFailure, PageGeometry, PageQuality, PdfImage,
+    PdfPackager, PdfPage, Pipeline, PipelineError, PipelineOptions,
 };
 use scanner_drivers::PageSource;
 use serde::Serialize;
@@ -26,6 +26,8 @@ pub struct ArchiveConfig {
     pub data_dir: PathBuf,
     /// Page pipeline settings.
     pub pipeline: PipelineOptions,
+    /// Whether blank pages go into the packaged PDF. Default no: they are flagged and their masters kept.
+    pub keep_blank_pages: bool,
 }
 
 impl ArchiveConfig {
@@ -34,6 +36,7 @@ impl ArchiveConfig {
         Self {
             data_dir: data_dir.into(),
             pipeline: PipelineOptions::default(),
+            keep_blank_pages: false,
         }
     }
 }
@@ -150,6 +153,19 @@ pub struct PageReport {
     pub dpi_assumed: bool,
     /// Where the page came from.
     pub origin: String,
+    /// Quality flags: `blank`, `low-confidence`, `low-resolution`, `rotated`, `deskewed`,
+    /// `orientation-uncertain`.
+    pub flags: Vec<&'static str>,
+    /// Degrees the page was turned to put it upright.
+    pub rotated: u16,
+    /// Degrees the page was turned to straighten it.
+    pub deskewed: f32,
+    /// The page's number in the PDF; absent when it was left out (blank).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf_page: Option<u32>,
+    /// The flags in words, for the clerk.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 /// The result of an ingest.
@@ -273,15 +289,28 @@ impl Archive {
         let pdf_file = tempfile::NamedTempFile::new_in(&self.tmp_dir)?;
         let writer = BufWriter::new(pdf_file.as_file().try_clone()?);
         let info = document_info(&request);
+        let keep_blank = self.config.keep_blank_pages;
         let packaged = tokio::task::spawn_blocking(move || {
-            package(&pipeline, &mut *source, writer, info, &to_store, &*progress)
+            package(
+                &pipeline,
+                &mut *source,
+                writer,
+                info,
+                keep_blank,
+                &to_store,
+                &*progress,
+            )
         })
         .await
         .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
         let uploaded = uploader
             .await
             .map_err(|e| IngestError::Io(std::io::Error::other(e)))?;
-        let Packaged { pages, objects } = packaged?;
+        let Packaged {
+            pages,
+            objects,
+            qualities,
+        } = packaged?;
         uploaded?;
 
         let pdf_hash = {
@@ -306,13 +335,19 @@ impl Archive {
             bytes: pdf_size,
             pages: pages
                 .iter()
-                .map(|p| PageReport {
+                .zip(&qualities)
+                .map(|(p, quality)| PageReport {
                     n: p.number,
                     blake3: p.blake3.clone(),
                     confidence: (p.confidence * 10.0).round() / 10.0,
                     dpi: p.dpi,
                     dpi_assumed: p.dpi_assumed,
                     origin: p.origin.clone(),
+                    flags: quality.flags(),
+                    rotated: quality.rotated_degrees,
+                    deskewed: quality.deskewed_degrees,
+                    pdf_page: p.pdf_page,
+                    note: quality.describe(),
                 })
                 .collect(),
         };
@@ -405,6 +440,7 @@ fn document_info(request: &IngestRequest) -> DocumentInfo {
 struct Packaged {
     pages: Vec<NewPage>,
     objects: Vec<ObjectRecord>,
+    qualities: Vec<PageQuality>,
 }
 
 /// Runs the pipeline over `source`, writing good pages into the PDF and sending their masters to the
@@ -414,6 +450,7 @@ fn package(
     source: &mut dyn PageSource,
     writer: BufWriter<std::fs::File>,
     info: DocumentInfo,
+    keep_blank: bool,
     to_store: &mpsc::Sender<Blob>,
     progress: &(dyn Fn(IngestProgress) + Send + Sync),
 ) -> Result<Packaged, IngestError> {
@@ -423,17 +460,31 @@ fn package(
     let mut objects: Vec<ObjectRecord> = Vec::new();
     let mut failures = Vec::new();
     let mut last_source: Option<blake3::Hash> = None;
+    let mut qualities = Vec::new();
+    let mut pdf_pages = 0u32;
+    // A document of nothing but blank pages still needs a PDF: the first blank page waits here in case.
+    let mut first_blank: Option<(PdfImage, f32, PageGeometry)> = None;
     let mut done = 0;
     pipeline.run(source, |outcome| {
         done += 1;
         match outcome {
             Err(failure) => failures.push(failure),
             Ok(page) if failures.is_empty() => {
-                packager.add_page(PdfPage {
-                    image: &page.pdf_image,
-                    dpi: page.dpi,
-                    words: &page.text.words,
-                })?;
+                let pdf_page = if page.quality.blank && !keep_blank {
+                    if first_blank.is_none() && pdf_pages == 0 {
+                        first_blank = Some((page.pdf_image.clone(), page.dpi, page.geometry));
+                    }
+                    None
+                } else {
+                    packager.add_page(PdfPage {
+                        image: &page.pdf_image,
+                        dpi: page.dpi,
+                        words: &page.text.words,
+                        geometry: &page.geometry,
+                    })?;
+                    pdf_pages += 1;
+                    Some(pdf_pages)
+                };
                 let mut blobs = vec![page.master.clone()];
                 // The pages of a multi-page file share it: store it with its first page.
                 if let Some(file) = page
@@ -472,7 +523,14 @@ fn package(
                     words_json: serde_json::to_string(&page.text.words)
                         .unwrap_or_else(|_| "[]".to_owned()),
                     text: page.text.text,
+                    quality_json: serde_json::to_string(&page.quality)
+                        .unwrap_or_else(|_| "{}".to_owned()),
+                    flags: page.quality.flags().join(","),
+                    geometry_json: serde_json::to_string(&page.geometry)
+                        .unwrap_or_else(|_| "null".to_owned()),
+                    pdf_page,
                 });
+                qualities.push(page.quality);
             }
             // Once a page has failed the document will not be recorded: finish OCR of the rest only to
             // report every failure at once.
@@ -491,8 +549,23 @@ fn package(
     if pages.is_empty() {
         return Err(IngestError::NoPages);
     }
+    if let (0, Some((image, dpi, geometry))) = (pdf_pages, &first_blank) {
+        packager.add_page(PdfPage {
+            image,
+            dpi: *dpi,
+            words: &[],
+            geometry,
+        })?;
+        if let Some(first) = pages.first_mut() {
+            first.pdf_page = Some(1);
+        }
+    }
     let mut writer = packager.finish()?;
     writer.flush()?;
     writer.get_ref().sync_all()?;
-    Ok(Packaged { pages, objects })
+    Ok(Packaged {
+        pages,
+        objects,
+        qualities,
+    })
 }

@@ -19,7 +19,8 @@
 //!     .run(&mut source, |outcome| {
 //!         let page = outcome?;
 //!         println!("page {}: {:.1}% confident", page.number, page.text.confidence);
-//!         pdf.add_page(PdfPage { image: &page.pdf_image, dpi: page.dpi, words: &page.text.words })
+//!         let words = &page.text.words;
+//!         pdf.add_page(PdfPage { image: &page.pdf_image, dpi: page.dpi, words, geometry: &page.geometry })
 //!             .map_err(|e| e.to_string())?;
 //!         Ok::<_, Box<dyn std::error::Error>>(())
 //!     })
@@ -29,14 +30,21 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cleanup;
 pub mod decode;
+pub mod geometry;
 pub mod ocr;
+pub mod osd;
 pub mod pdf;
+pub mod quality;
 mod run;
 
+pub use cleanup::CleanupSettings;
 pub use decode::DecodeLimits;
+pub use geometry::PageGeometry;
 pub use ocr::{OcrSettings, PageText, Word};
 pub use pdf::{DocumentInfo, PackageError, PdfImage, PdfPackager, PdfPage};
+pub use quality::PageQuality;
 pub use run::{
     Blob, PageError, PageFailure, PageOutcome, Pipeline, PipelineError, PipelineOptions,
     ProcessedPage,

@@ -13,6 +13,7 @@ use flate2::write::ZlibEncoder;
 use image::DynamicImage;
 use lopdf::{Dictionary, Object, Stream, StringFormat, Writer, dictionary};
 
+use crate::geometry::PageGeometry;
 use crate::ocr::Word;
 
 /// Tesseract's glyphless font (Apache-2.0, from tessdata's `pdf.ttf`): one empty glyph, used for every
@@ -146,8 +147,11 @@ pub struct PdfPage<'a> {
     pub image: &'a PdfImage,
     /// Dots per inch, giving the page's physical size.
     pub dpi: f32,
-    /// The recognised words, in pixels, for the text layer.
+    /// The recognised words, in pixels of the page OCR read, for the text layer.
     pub words: &'a [Word],
+    /// How the page OCR read maps onto the image: words land on the scan, and a page that had to be
+    /// turned is shown upright (`/Rotate`) without touching the image.
+    pub geometry: &'a PageGeometry,
 }
 
 /// Why packaging failed. Packaging writes to a file or buffer of ours, so this is an I/O problem, not bad
@@ -285,7 +289,7 @@ impl<W: Write> PdfPackager<W> {
         self.id_hasher.update(&page.image.data);
 
         let image_id = self.write_new(&Object::Stream(page.image.stream()))?;
-        let content = page_content(width_pt, height_pt, scale, page.words);
+        let content = page_content(width_pt, height_pt, scale, page.words, page.geometry);
         self.id_hasher.update(&content);
         let content_id =
             self.write_new(&Object::Stream(Stream::new(Dictionary::new(), content)))?;
@@ -298,6 +302,7 @@ impl<W: Write> PdfPackager<W> {
                 "Font" => dictionary! { "F0" => Object::Reference((self.font_id, 0)) },
             },
             "Contents" => Object::Reference((content_id, 0)),
+            "Rotate" => i64::from(page.geometry.quarter_turns % 4) * 90,
         }))?;
         self.page_ids.push(page_id);
         Ok(())
@@ -367,8 +372,15 @@ impl<W: Write> PdfPackager<W> {
 }
 
 /// The page's content stream: the image scaled to the page, then one invisible, horizontally stretched
-/// run of text per word, with a trailing space so extracted text keeps its word breaks.
-fn page_content(width_pt: f32, height_pt: f32, scale: f32, words: &[Word]) -> Vec<u8> {
+/// run of text per word, with a trailing space so extracted text keeps its word breaks. Each run is placed
+/// through `geometry`, so on a page OCR read turned or straightened the text follows the scan's lines.
+fn page_content(
+    width_pt: f32,
+    height_pt: f32,
+    scale: f32,
+    words: &[Word],
+    geometry: &PageGeometry,
+) -> Vec<u8> {
     use std::fmt::Write as _;
     let mut ops = format!("q\n{width_pt:.3} 0 0 {height_pt:.3} 0 0 cm\n/Im0 Do\nQ\n");
     if !words.is_empty() {
@@ -398,15 +410,27 @@ fn page_content(width_pt: f32, height_pt: f32, scale: f32, words: &[Word]) -> Ve
             if codes.is_empty() || bottom <= top {
                 continue;
             }
-            let font_size = ((bottom - top) as f32 * scale).max(1.0);
+            // Lengths on the OCR page become points on the scan; the start of the baseline and a point
+            // further along it give where the run starts and which way it goes.
+            let length = scale * geometry.length_to_scan();
+            let font_size = ((bottom - top) as f32 * length).max(1.0);
             let natural_width = codes.len() as f32 * font_size * GLYPH_ADVANCE;
-            let stretch = 100.0 * (span_px.max(1) as f32 * scale) / natural_width;
-            let x = word.x as f32 * scale;
-            let baseline = height_pt - bottom as f32 * scale;
+            let stretch = 100.0 * (span_px.max(1) as f32 * length) / natural_width;
+            let to_page = |x: f32, y: f32| {
+                let (sx, sy) = geometry.to_scan(x, y);
+                (sx * scale, height_pt - sy * scale)
+            };
+            let (x, baseline) = to_page(word.x as f32, bottom as f32);
+            let (ax, ay) = to_page(word.x as f32 + 100.0, bottom as f32);
+            let norm = ((ax - x).powi(2) + (ay - baseline).powi(2))
+                .sqrt()
+                .max(f32::EPSILON);
+            let (cos, sin) = ((ax - x) / norm, (ay - baseline) / norm);
             let hex: String = codes.iter().map(|c| format!("{c:04X}")).collect();
             let _ = writeln!(
                 ops,
-                "/F0 {font_size:.2} Tf {stretch:.2} Tz 1 0 0 1 {x:.2} {baseline:.2} Tm <{hex}> Tj"
+                "/F0 {font_size:.2} Tf {stretch:.2} Tz {cos:.5} {sin:.5} {:.5} {cos:.5} {x:.2} {baseline:.2} Tm <{hex}> Tj",
+                -sin
             );
         }
         ops.push_str("ET\n");
@@ -491,6 +515,7 @@ mod tests {
                     image: &image,
                     dpi: 150.0,
                     words: &words,
+                    geometry: &PageGeometry::identity(600, 300),
                 })
                 .unwrap();
         }

@@ -7,9 +7,13 @@ use std::sync::mpsc;
 use image::DynamicImage;
 use scanner_drivers::{PageFormat, PageSource, ScannedPage};
 
+use crate::cleanup::{self, CleanupSettings};
 use crate::decode::{self, DecodeError, DecodeLimits};
+use crate::geometry::PageGeometry;
 use crate::ocr::{self, OcrError, OcrSettings, PageText};
+use crate::osd;
 use crate::pdf::PdfImage;
+use crate::quality::PageQuality;
 
 /// Settings for a [`Pipeline`].
 #[derive(Debug, Clone)]
@@ -23,6 +27,15 @@ pub struct PipelineOptions {
     pub ocr: OcrSettings,
     /// Decoding bounds.
     pub decode: DecodeLimits,
+    /// Page cleanup before OCR.
+    pub cleanup: CleanupSettings,
+    /// Whether to find which way up each page is and turn it. Default on; needs Tesseract's `osd` model.
+    pub detect_orientation: bool,
+    /// Orientation answers at or above this confidence are taken as they are; below it every way up is
+    /// tried and the best-read one kept. Default 2.0.
+    pub orientation_confidence: f32,
+    /// Pages whose mean OCR confidence is below this are flagged for the clerk. Default 60.
+    pub low_confidence: f32,
 }
 
 impl Default for PipelineOptions {
@@ -33,6 +46,10 @@ impl Default for PipelineOptions {
             window: threads * 2,
             ocr: OcrSettings::default(),
             decode: DecodeLimits::default(),
+            cleanup: CleanupSettings::default(),
+            detect_orientation: true,
+            orientation_confidence: 2.0,
+            low_confidence: 60.0,
         }
     }
 }
@@ -121,8 +138,12 @@ pub struct ProcessedPage {
     pub dpi: f32,
     /// Whether the resolution was assumed because the file did not say.
     pub dpi_assumed: bool,
-    /// What OCR read.
+    /// What OCR read. Word boxes are on the cleaned page: `geometry` maps them onto the scan.
     pub text: PageText,
+    /// How the page OCR read relates to the scan.
+    pub geometry: PageGeometry,
+    /// What the clerk should know about the page.
+    pub quality: PageQuality,
     /// The image as it goes into the PDF.
     pub pdf_image: PdfImage,
 }
@@ -255,9 +276,26 @@ fn process_page(
 ) -> Result<ProcessedPage, PageError> {
     let decoded = decode::decode(&page, options.decode)?;
     let image = decoded.image;
-    let grey = image.to_luma8();
-    let text = ocr::recognise(&grey, decoded.dpi, &options.ocr)?;
-    drop(grey);
+    let prepared = cleanup::prepare(image.to_luma8(), decoded.dpi, &options.cleanup);
+    let mut geometry = PageGeometry::identity(image.width(), image.height());
+    geometry.scale = prepared.scale;
+    let mut quality = PageQuality {
+        blank: prepared.blank,
+        low_resolution: decoded.dpi < options.cleanup.min_dpi,
+        ..PageQuality::default()
+    };
+    let text = if prepared.blank {
+        PageText::default()
+    } else {
+        let read = read_upright(prepared, options)?;
+        geometry.quarter_turns = read.quarter_turns;
+        geometry.deskew_degrees = read.deskew_degrees;
+        quality.rotated_degrees = u16::from(read.quarter_turns) * 90;
+        quality.deskewed_degrees = (read.deskew_degrees * 10.0).round() / 10.0;
+        quality.orientation_uncertain = read.uncertain;
+        quality.low_confidence = read.text.confidence < options.low_confidence;
+        read.text
+    };
 
     let (master, source_file) = if page.frames > 1 {
         let png = encode_png(&image).map_err(|e| PageError::Encode(e.to_string()))?;
@@ -282,8 +320,76 @@ fn process_page(
         dpi: decoded.dpi,
         dpi_assumed: decoded.dpi_assumed,
         text,
+        geometry,
+        quality,
         pdf_image,
     })
+}
+
+/// A page read the right way up.
+struct Upright {
+    text: PageText,
+    quarter_turns: u8,
+    deskew_degrees: f32,
+    uncertain: bool,
+}
+
+/// Turns the page the way the orientation detector says, straightens it and reads it. When the detector
+/// is unsure and the reading is poor, reads it every other way up too and keeps the best reading, so no
+/// readable page comes out unreadable.
+fn read_upright(
+    prepared: cleanup::Prepared,
+    options: &PipelineOptions,
+) -> Result<Upright, OcrError> {
+    let dpi = prepared.dpi;
+    let detected = if options.detect_orientation {
+        osd::detect(&prepared.image, dpi, &options.ocr)
+    } else {
+        None
+    };
+    let sure = !options.detect_orientation
+        || detected.is_some_and(|o| o.confidence >= options.orientation_confidence);
+    let first = detected.map_or(0, |o| o.quarter_turns);
+    let read = |quarter_turns: u8| -> Result<Upright, OcrError> {
+        let upright = cleanup::turn(prepared.image.clone(), quarter_turns);
+        let skew = cleanup::estimate_skew(&upright, dpi, options.cleanup.max_skew_degrees);
+        let (straight, deskew_degrees) = if skew.abs() >= options.cleanup.min_skew_degrees {
+            (cleanup::rotate(&upright, -skew), -skew)
+        } else {
+            (upright, 0.0)
+        };
+        Ok(Upright {
+            text: ocr::recognise(&straight, dpi, &options.ocr)?,
+            quarter_turns,
+            deskew_degrees,
+            uncertain: !sure,
+        })
+    };
+    let mut best = read(first)?;
+    if sure || reads_well(&best.text) {
+        return Ok(best);
+    }
+    for quarter_turns in (0..4u8).filter(|&q| q != first) {
+        let other = read(quarter_turns)?;
+        if reading_score(&other.text) > reading_score(&best.text) {
+            best = other;
+        }
+    }
+    Ok(best)
+}
+
+/// A reading good enough that no other way up needs trying.
+fn reads_well(text: &PageText) -> bool {
+    text.confidence >= 80.0 && text.words.len() >= 10
+}
+
+/// How much was read confidently: an upside-down page gives few words, all doubtful.
+fn reading_score(text: &PageText) -> f32 {
+    text.words
+        .iter()
+        .filter(|w| w.conf >= 50.0 && w.text.chars().any(char::is_alphanumeric))
+        .map(|w| (w.conf / 100.0) * w.text.chars().count() as f32)
+        .sum()
 }
 
 /// JPEG scans go into the PDF as they are; everything else is stored losslessly.
@@ -358,6 +464,7 @@ mod tests {
             let pipeline = Pipeline::new(PipelineOptions {
                 threads: 2,
                 window: 2,
+                detect_orientation: false,
                 ..PipelineOptions::default()
             })
             .expect("OCR engine starts");

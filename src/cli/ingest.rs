@@ -9,9 +9,6 @@ use archive_api::{Archive, IngestError, IngestRequest, NewDossier};
 use indicatif::{ProgressBar, ProgressStyle};
 use scanner_drivers::FileImport;
 
-/// OCR confidence below which a page is worth a second look.
-const LOW_CONFIDENCE: f32 = 60.0;
-
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
     /// Dossier code, e.g. 000.00.15.H27-231128-0042.
@@ -77,14 +74,12 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
                     report.bytes / 1024
                 );
                 for page in &report.pages {
-                    let mut flags = Vec::new();
-                    if page.confidence < LOW_CONFIDENCE {
-                        flags.push("low OCR confidence: check the scan".to_owned());
+                    let mut notes = Vec::new();
+                    if !page.note.is_empty() {
+                        notes.push(page.note.clone());
                     }
                     if page.dpi_assumed {
-                        flags.push("resolution not in the file, assumed 300 dpi".to_owned());
-                    } else if page.dpi < 200.0 {
-                        flags.push(format!("{:.0} dpi is below the 200 dpi minimum", page.dpi));
+                        notes.push("resolution not in the file, assumed 300 dpi".to_owned());
                     }
                     println!(
                         "  page {:>3}  {:>5.1}%  {}  {}{}",
@@ -92,10 +87,10 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
                         page.confidence,
                         page.blake3,
                         page.origin,
-                        if flags.is_empty() {
+                        if notes.is_empty() {
                             String::new()
                         } else {
-                            format!("  [{}]", flags.join("; "))
+                            format!("  [{}]", notes.join("; "))
                         }
                     );
                 }

@@ -34,6 +34,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "SOHOA_THREADS")]
     threads: Option<usize>,
 
+    /// Put blank pages into the packaged PDF too (they are always flagged, and their masters kept).
+    #[arg(long, global = true, env = "SOHOA_KEEP_BLANK_PAGES")]
+    keep_blank_pages: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -98,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = ArchiveConfig {
         data_dir: cli.data.clone(),
         pipeline,
+        keep_blank_pages: cli.keep_blank_pages,
     };
     let open = || Archive::open(config.clone());
     match cli.command {

@@ -71,6 +71,14 @@ pub struct NewPage {
     pub text: String,
     /// Word boxes, JSON.
     pub words_json: String,
+    /// Quality flags, JSON.
+    pub quality_json: String,
+    /// Quality flag names, comma-separated.
+    pub flags: String,
+    /// How the page OCR read maps onto the master, JSON.
+    pub geometry_json: String,
+    /// The page's number in the packaged PDF, `None` when left out (blank).
+    pub pdf_page: Option<u32>,
 }
 
 /// A packaged document to record, with everything it references.

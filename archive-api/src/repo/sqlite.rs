@@ -117,8 +117,9 @@ impl Repo {
         for page in &document.pages {
             sqlx::query(
                 "INSERT INTO pages (document_id, number, blake3, source_blake3, origin, width, height, dpi,
-                                    dpi_assumed, confidence, text, words)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                    dpi_assumed, confidence, text, words, quality, flags, geometry,
+                                    pdf_page)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(document_id)
             .bind(page.number)
@@ -132,6 +133,10 @@ impl Repo {
             .bind(page.confidence)
             .bind(&page.text)
             .bind(&page.words_json)
+            .bind(&page.quality_json)
+            .bind(&page.flags)
+            .bind(&page.geometry_json)
+            .bind(page.pdf_page)
             .execute(&mut *tx)
             .await?;
         }
