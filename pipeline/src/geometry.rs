@@ -70,9 +70,33 @@ impl PageGeometry {
         (x / self.scale, y / self.scale)
     }
 
-    /// How much longer a length is on the scan than on the OCR image.
-    pub fn length_to_scan(&self) -> f32 {
-        1.0 / self.scale
+    /// Maps a point of the scan to the OCR image (the inverse of [`Self::to_scan`]).
+    pub fn to_ocr(&self, x: f32, y: f32) -> (f32, f32) {
+        let (sw, sh) = self.scaled_size();
+        let (x, y) = (x * self.scale, y * self.scale);
+        let (x, y) = match self.quarter_turns % 4 {
+            1 => (sh - y, x),
+            2 => (sw - x, sh - y),
+            3 => (y, sw - x),
+            _ => (x, y),
+        };
+        let (w, h) = self.ocr_size();
+        let (cx, cy) = (w / 2.0, h / 2.0);
+        let (sin, cos) = self.deskew_degrees.to_radians().sin_cos();
+        let (dx, dy) = (x - cx, y - cy);
+        (cx + dx * cos - dy * sin, cy + dx * sin + dy * cos)
+    }
+
+    /// The box, in OCR-image pixels, that holds the whole scan once turned and straightened:
+    /// `(left, top, right, bottom)`. A straightened page is a little larger than the scan, so no corner of
+    /// the scan is cut off.
+    pub fn ocr_bounds(&self) -> (f32, f32, f32, f32) {
+        let (w, h) = (self.scan_width as f32, self.scan_height as f32);
+        let corners = [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)].map(|(x, y)| self.to_ocr(x, y));
+        corners.iter().fold(
+            (f32::MAX, f32::MAX, f32::MIN, f32::MIN),
+            |(l, t, r, b), &(x, y)| (l.min(x), t.min(y), r.max(x), b.max(y)),
+        )
     }
 }
 
@@ -97,6 +121,44 @@ mod tests {
         assert!(close(g.to_scan(0.0, 0.0), (200.0, 100.0)));
         g.quarter_turns = 3;
         assert!(close(g.to_scan(0.0, 0.0), (200.0, 0.0)));
+    }
+
+    #[test]
+    fn to_ocr_and_to_scan_are_inverses() {
+        for quarter_turns in 0..4 {
+            let g = PageGeometry {
+                scan_width: 2480,
+                scan_height: 3508,
+                scale: 0.5,
+                quarter_turns,
+                deskew_degrees: -3.7,
+            };
+            for (x, y) in [(0.0, 0.0), (2480.0, 10.0), (1000.0, 3000.0)] {
+                let (u, v) = g.to_ocr(x, y);
+                assert!(close(g.to_scan(u, v), (x, y)), "{quarter_turns}: {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_straightened_page_holds_the_whole_scan() {
+        let mut g = PageGeometry::identity(1000, 1000);
+        assert!(close4(g.ocr_bounds(), (0.0, 0.0, 1000.0, 1000.0)));
+        g.deskew_degrees = 45.0;
+        let half_diagonal = 500.0 * 2f32.sqrt();
+        assert!(close4(
+            g.ocr_bounds(),
+            (
+                500.0 - half_diagonal,
+                500.0 - half_diagonal,
+                500.0 + half_diagonal,
+                500.0 + half_diagonal
+            )
+        ));
+    }
+
+    fn close4(a: (f32, f32, f32, f32), b: (f32, f32, f32, f32)) -> bool {
+        close((a.0, a.1), (b.0, b.1)) && close((a.2, a.3), (b.2, b.3))
     }
 
     #[test]

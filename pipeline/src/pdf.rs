@@ -282,14 +282,36 @@ impl<W: Write> PdfPackager<W> {
     }
 
     /// Appends a page.
+    ///
+    /// The page is the page OCR read: upright and straight. The scan is drawn onto it turned and
+    /// straightened by the viewer, at its true physical size, from the untouched image; a straightened
+    /// page grows by the few millimetres its corners need. The invisible words then lie horizontal on the
+    /// lines, so text extraction keeps lines whole.
     pub fn add_page(&mut self, page: PdfPage<'_>) -> Result<(), PackageError> {
-        let scale = 72.0 / page.dpi;
-        let width_pt = page.image.width as f32 * scale;
-        let height_pt = page.image.height as f32 * scale;
+        let geometry = page.geometry;
+        // Points per pixel of the OCR image: the scan's pixels are 72/dpi points, OCR's 1/scale as many.
+        let scale = 72.0 / page.dpi / geometry.scale;
+        let (left, top, right, bottom) = geometry.ocr_bounds();
+        let width_pt = (right - left) * scale;
+        let height_pt = (bottom - top) * scale;
+        let to_page = |(u, v): (f32, f32)| ((u - left) * scale, (bottom - v) * scale);
+        // Where the image's unit square goes: its bottom-left, bottom-right and top-left corners.
+        let (w, h) = (geometry.scan_width as f32, geometry.scan_height as f32);
+        let origin = to_page(geometry.to_ocr(0.0, h));
+        let across = to_page(geometry.to_ocr(w, h));
+        let up = to_page(geometry.to_ocr(0.0, 0.0));
+        let placement = [
+            across.0 - origin.0,
+            across.1 - origin.1,
+            up.0 - origin.0,
+            up.1 - origin.1,
+            origin.0,
+            origin.1,
+        ];
         self.id_hasher.update(&page.image.data);
 
         let image_id = self.write_new(&Object::Stream(page.image.stream()))?;
-        let content = page_content(width_pt, height_pt, scale, page.words, page.geometry);
+        let content = page_content(placement, scale, (left, bottom), page.words);
         self.id_hasher.update(&content);
         let content_id =
             self.write_new(&Object::Stream(Stream::new(Dictionary::new(), content)))?;
@@ -302,7 +324,6 @@ impl<W: Write> PdfPackager<W> {
                 "Font" => dictionary! { "F0" => Object::Reference((self.font_id, 0)) },
             },
             "Contents" => Object::Reference((content_id, 0)),
-            "Rotate" => i64::from(page.geometry.quarter_turns % 4) * 90,
         }))?;
         self.page_ids.push(page_id);
         Ok(())
@@ -371,18 +392,20 @@ impl<W: Write> PdfPackager<W> {
     }
 }
 
-/// The page's content stream: the image scaled to the page, then one invisible, horizontally stretched
-/// run of text per word, with a trailing space so extracted text keeps its word breaks. Each run is placed
-/// through `geometry`, so on a page OCR read turned or straightened the text follows the scan's lines.
+/// The page's content stream: the image placed by `placement` (a `cm` matrix), then one invisible,
+/// horizontally stretched run of text per word, with a trailing space so extracted text keeps its word
+/// breaks. Words are in OCR-image pixels; `scale` is points per pixel and `(left, bottom)` the OCR-image
+/// point at the page's bottom-left corner.
 fn page_content(
-    width_pt: f32,
-    height_pt: f32,
+    placement: [f32; 6],
     scale: f32,
+    (left, bottom): (f32, f32),
     words: &[Word],
-    geometry: &PageGeometry,
 ) -> Vec<u8> {
     use std::fmt::Write as _;
-    let mut ops = format!("q\n{width_pt:.3} 0 0 {height_pt:.3} 0 0 cm\n/Im0 Do\nQ\n");
+    let [a, b, c, d, e, f] = placement;
+    let mut ops = format!("q\n{a:.4} {b:.4} {c:.4} {d:.4} {e:.4} {f:.4} cm\n/Im0 Do\nQ\n");
+    let page_bottom = bottom;
     if !words.is_empty() {
         // Every word of a line sits on the line's bottom and takes the line's height: words with and
         // without descenders then share a baseline, and text extraction keeps them on one line, in order.
@@ -410,27 +433,15 @@ fn page_content(
             if codes.is_empty() || bottom <= top {
                 continue;
             }
-            // Lengths on the OCR page become points on the scan; the start of the baseline and a point
-            // further along it give where the run starts and which way it goes.
-            let length = scale * geometry.length_to_scan();
-            let font_size = ((bottom - top) as f32 * length).max(1.0);
+            let font_size = ((bottom - top) as f32 * scale).max(1.0);
             let natural_width = codes.len() as f32 * font_size * GLYPH_ADVANCE;
-            let stretch = 100.0 * (span_px.max(1) as f32 * length) / natural_width;
-            let to_page = |x: f32, y: f32| {
-                let (sx, sy) = geometry.to_scan(x, y);
-                (sx * scale, height_pt - sy * scale)
-            };
-            let (x, baseline) = to_page(word.x as f32, bottom as f32);
-            let (ax, ay) = to_page(word.x as f32 + 100.0, bottom as f32);
-            let norm = ((ax - x).powi(2) + (ay - baseline).powi(2))
-                .sqrt()
-                .max(f32::EPSILON);
-            let (cos, sin) = ((ax - x) / norm, (ay - baseline) / norm);
+            let stretch = 100.0 * (span_px.max(1) as f32 * scale) / natural_width;
+            let x = (word.x as f32 - left) * scale;
+            let baseline = (page_bottom - bottom as f32) * scale;
             let hex: String = codes.iter().map(|c| format!("{c:04X}")).collect();
             let _ = writeln!(
                 ops,
-                "/F0 {font_size:.2} Tf {stretch:.2} Tz {cos:.5} {sin:.5} {:.5} {cos:.5} {x:.2} {baseline:.2} Tm <{hex}> Tj",
-                -sin
+                "/F0 {font_size:.2} Tf {stretch:.2} Tz 1 0 0 1 {x:.2} {baseline:.2} Tm <{hex}> Tj"
             );
         }
         ops.push_str("ET\n");

@@ -64,13 +64,18 @@ pub fn render_page(lines: &[&str]) -> GrayImage {
 
 /// Writes `page` as a PNG that records 300 dpi.
 pub fn write_png(page: &GrayImage, path: &Path) {
+    write_png_at(page, path, 300.0);
+}
+
+/// Writes `page` as a PNG that records `dpi`.
+pub fn write_png_at(page: &GrayImage, path: &Path, dpi: f32) {
     let file = std::fs::File::create(path).unwrap();
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), page.width(), page.height());
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_pixel_dims(Some(png::PixelDimensions {
-        xppu: 11_811, // 300 dpi in pixels per metre
-        yppu: 11_811,
+        xppu: (dpi / 0.0254).round() as u32,
+        yppu: (dpi / 0.0254).round() as u32,
         unit: png::Unit::Meter,
     }));
     encoder
@@ -249,6 +254,22 @@ pub const CERTIFICATE: &[&str] = &[
     "Người sử dụng đất: bà Nguyễn Thị Hương",
     "Thửa đất số 127, tờ bản đồ số 15",
     "Địa chỉ: xã Yên Trị, huyện Yên Thủy",
+];
+
+/// A fuller page, enough running text for orientation detection, as on a real form.
+pub const LETTER: &[&str] = &[
+    "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+    "Độc lập - Tự do - Hạnh phúc",
+    "ĐƠN ĐỀ NGHỊ CẤP BẢN SAO TRÍCH LỤC",
+    "Kính gửi: Ủy ban nhân dân xã Yên Trị",
+    "Họ và tên người yêu cầu: Trần Văn Bình",
+    "Nơi cư trú: thôn Đồng Bến, xã Yên Trị",
+    "Giấy tờ tùy thân: căn cước công dân",
+    "Quan hệ với người được cấp bản sao: con",
+    "Đề nghị cấp bản sao trích lục khai sinh",
+    "Số lượng bản sao yêu cầu: hai bản",
+    "Tôi cam đoan những nội dung trên là đúng",
+    "Làm tại xã Yên Trị, ngày 28 tháng 11",
 ];
 
 /// A second page in English.
