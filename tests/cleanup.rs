@@ -136,7 +136,7 @@ fn noisy_blank_back() -> GrayImage {
         // Bleed-through: a tenth of the ink's darkness.
         let level = 240u32.saturating_sub(grain + u32::from(bleed) / 10);
         *p = Luma([level as u8]);
-        if (seed >> 8) % 5000 == 0 {
+        if (seed >> 8).is_multiple_of(5000) {
             *p = Luma([30]); // a dark speck of dust
         }
     }
