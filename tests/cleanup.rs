@@ -250,3 +250,87 @@ fn a_page_under_200_dpi_is_flagged_and_still_read() {
     let out = sohoa.ok(&["search", "--json", "tran van binh"]);
     assert!(out.contains("000.00.15.H27-231128-0106"), "{out}");
 }
+
+#[test]
+fn a_flagged_page_is_replaced_by_its_rescan_in_a_new_document_that_replaces_the_old() {
+    let sohoa = Sohoa::new();
+    let front = sohoa.input("1-front.png");
+    write_png(&common::render_page(LETTER), &front);
+    let back = sohoa.input("2-back.png");
+    write_png(&noisy_blank_back(), &back);
+    let first = sohoa.ingest("000.00.15.H27-231128-0107", &[&front, &back]);
+    let old = first["document"].as_str().unwrap().to_owned();
+    assert!(flags(&first["pages"][1]).contains(&"blank"));
+
+    // The clerk turns the sheet over, finds the receipt was on the wrong side, and rescans page 2.
+    let rescan = sohoa.input("2-rescan.png");
+    write_png(&common::render_page(common::RECEIPT), &rescan);
+    let out = sohoa.ok(&[
+        "replace-page",
+        "--json",
+        "--document",
+        &old,
+        "--page",
+        "2",
+        rescan.to_str().unwrap(),
+    ]);
+    let second: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let new = second["document"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(second["dossier"], "000.00.15.H27-231128-0107");
+    let pages = second["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(
+        pages[0]["blake3"], first["pages"][0]["blake3"],
+        "page 1 is the same master"
+    );
+    assert!(!flags(&pages[1]).contains(&"blank"), "{}", pages[1]);
+
+    let pdf = sohoa.input("new.pdf");
+    sohoa.ok(&["get", &new, "-o", pdf.to_str().unwrap()]);
+    assert_eq!(pdf_pages(&pdf), 2);
+    let text = words(&pdftotext(&pdf));
+    assert!(
+        text.contains("Receipt for the application dossier"),
+        "{text}"
+    );
+    assert!(text.contains("Trần Văn Bình"), "{text}");
+
+    // Search shows the current document only; the old one is still stored and fetchable.
+    let hits = sohoa.search("tran van binh");
+    assert!(!hits.is_empty());
+    assert!(
+        hits.iter().all(|h| h["document"] == new.as_str()),
+        "{hits:?}"
+    );
+    let old_pdf = sohoa.input("old.pdf");
+    sohoa.ok(&["get", &old, "-o", old_pdf.to_str().unwrap()]);
+    assert_eq!(pdf_pages(&old_pdf), 1);
+
+    // Replacing a page of the old document again is refused with a pointer to the new one.
+    let again = sohoa.run(&[
+        "replace-page",
+        "--document",
+        &old,
+        "--page",
+        "2",
+        rescan.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    let message = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        message.contains("already replaced") && message.contains(&new),
+        "{message}"
+    );
+    // And a page number the document does not have is named.
+    let missing = sohoa.run(&[
+        "replace-page",
+        "--document",
+        &new,
+        "--page",
+        "9",
+        rescan.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("pages 1 to 2"));
+}

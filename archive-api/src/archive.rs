@@ -9,14 +9,14 @@ use pipeline::{
     Blob, DocumentInfo, PackageError, PageFailure, PageGeometry, PageQuality, PdfImage,
     PdfPackager, PdfPage, Pipeline, PipelineError, PipelineOptions,
 };
-use scanner_drivers::PageSource;
+use scanner_drivers::{PageFormat, PageSource, ScannedPage, SourceError};
 use serde::Serialize;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::blobs::{BlobError, BlobStore};
-use crate::codes::{CodeError, ContentHash, DocumentKind};
+use crate::codes::{CodeError, ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::index::{IndexError, SearchHit, SearchIndex, SearchQuery};
-use crate::repo::{NewDocument, NewDossier, NewPage, ObjectRecord, Repo, RepoError};
+use crate::repo::{NewDocument, NewDossier, NewPage, ObjectRecord, Repo, RepoError, StoredPage};
 
 /// Where the archive keeps its state and how it processes pages.
 #[derive(Debug, Clone)]
@@ -78,6 +78,12 @@ pub enum IngestError {
     /// No pages were given.
     #[error("no pages to ingest")]
     NoPages,
+    /// The document to change is not recorded.
+    #[error("no document with hash {0}")]
+    DocumentNotFound(String),
+    /// The page replacement cannot be done as asked.
+    #[error("{0}")]
+    Replacement(String),
     /// Some pages failed; the document was not recorded.
     #[error("{} of the pages failed; nothing was recorded. {}", .0.len(), describe_failures(.0))]
     PagesFailed(Vec<PageFailure>),
@@ -267,8 +273,75 @@ impl Archive {
     pub async fn ingest(
         &self,
         request: IngestRequest,
+        source: Box<dyn PageSource>,
+        progress: ProgressFn,
+    ) -> Result<IngestReport, IngestError> {
+        self.package_and_record(request, source, progress, None)
+            .await
+    }
+
+    /// Replaces page `number` of `document` with the one page `replacement` yields (a rescan of a flagged
+    /// page): the document is packaged again from its stored masters and the new page, recorded as a new
+    /// document of the same dossier that replaces the old one. The old document stays stored and
+    /// recorded, but leaves search results.
+    pub async fn replace_page(
+        &self,
+        document: &ContentHash,
+        number: u32,
+        replacement: Box<dyn PageSource>,
+        progress: ProgressFn,
+    ) -> Result<IngestReport, IngestError> {
+        let stored = self
+            .repo
+            .stored_document(&document.to_hex())
+            .await?
+            .ok_or_else(|| IngestError::DocumentNotFound(document.to_hex()))?;
+        if let Some(newer) = &stored.superseded_by {
+            return Err(IngestError::Replacement(format!(
+                "document {document} was already replaced by {newer}: replace the page there"
+            )));
+        }
+        let count = stored.pages.len();
+        if number == 0 || number as usize > count {
+            return Err(IngestError::Replacement(format!(
+                "document {document} has pages 1 to {count}, not page {number}"
+            )));
+        }
+        match replacement.expected_pages() {
+            Some(1) => {}
+            Some(n) => {
+                return Err(IngestError::Replacement(format!(
+                    "the replacement must be one page, the file given has {n}"
+                )));
+            }
+            None => {}
+        }
+        let request = IngestRequest {
+            dossier: NewDossier {
+                code: DossierCode::parse(&stored.dossier)?,
+                procedure: ProcedureCode::parse(&stored.procedure)?,
+                unit: UnitCode::parse(&stored.unit)?,
+            },
+            kind: stored.kind.parse()?,
+        };
+        let source = StoredPages {
+            pages: stored.pages.into_iter(),
+            replace: number,
+            replacement: Some(replacement),
+            blobs: self.blobs.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            total: count,
+        };
+        self.package_and_record(request, Box::new(source), progress, Some(document.to_hex()))
+            .await
+    }
+
+    async fn package_and_record(
+        &self,
+        request: IngestRequest,
         mut source: Box<dyn PageSource>,
         progress: ProgressFn,
+        replaces: Option<String>,
     ) -> Result<IngestReport, IngestError> {
         self.repo.check_dossier(&request.dossier).await?;
         let pipeline = self.pipeline().await?;
@@ -358,6 +431,7 @@ impl Archive {
                 blake3: pdf_hash.to_hex(),
                 pages,
                 objects,
+                replaces,
             })
             .await?;
         // The document is safe in the database; the index catches up later if this fails.
@@ -367,10 +441,21 @@ impl Archive {
         Ok(report)
     }
 
-    /// Searches the index, after bringing it up to date with the database.
+    /// Searches the index, after bringing it up to date with the database. Pages of documents that were
+    /// replaced (a page rescanned) are left out.
     pub async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, IndexError> {
         self.index.sync(&self.repo).await?;
-        self.index.search(query)
+        let hits = self.index.search(query)?;
+        let documents: Vec<&str> = hits.iter().map(|h| h.document.as_str()).collect();
+        let superseded = self
+            .repo
+            .superseded(&documents)
+            .await
+            .map_err(IndexError::from)?;
+        Ok(hits
+            .into_iter()
+            .filter(|h| !superseded.contains(&h.document))
+            .collect())
     }
 
     /// The bytes and media type of a stored object (a document PDF or a page master), verified against
@@ -389,6 +474,61 @@ impl Archive {
             other => ObjectError::Blob(other),
         })?;
         Ok((bytes, media_type))
+    }
+}
+
+/// The pages of a recorded document, read back from the store, with one page replaced by a rescan.
+struct StoredPages {
+    pages: std::vec::IntoIter<StoredPage>,
+    replace: u32,
+    replacement: Option<Box<dyn PageSource>>,
+    blobs: BlobStore,
+    runtime: tokio::runtime::Handle,
+    total: usize,
+}
+
+impl PageSource for StoredPages {
+    fn next_page(&mut self) -> Option<Result<ScannedPage, SourceError>> {
+        let page = self.pages.next()?;
+        if page.number == self.replace {
+            let mut replacement = self.replacement.take()?;
+            return Some(replacement.next_page().unwrap_or_else(|| {
+                Err(SourceError {
+                    origin: page.origin.clone(),
+                    reason: "the replacement file has no page".to_owned(),
+                })
+            }));
+        }
+        let failed = |reason: String| {
+            Some(Err(SourceError {
+                origin: page.origin.clone(),
+                reason,
+            }))
+        };
+        let hash = match ContentHash::parse(&page.blake3) {
+            Ok(hash) => hash,
+            Err(e) => return failed(format!("the recorded master hash is damaged: {e}")),
+        };
+        // The pipeline pulls pages on a blocking thread, so waiting for the store here is allowed.
+        let bytes = match self.runtime.block_on(self.blobs.get(&hash)) {
+            Ok(bytes) => bytes,
+            Err(e) => return failed(format!("cannot read the stored master: {e}")),
+        };
+        let Some(format) = PageFormat::sniff(&bytes) else {
+            return failed("the stored master is not an image".to_owned());
+        };
+        Some(Ok(ScannedPage {
+            origin: page.origin,
+            bytes: Arc::from(bytes.as_ref()),
+            format,
+            frame: 0,
+            frames: 1,
+            dpi: Some(page.dpi),
+        }))
+    }
+
+    fn expected_pages(&self) -> Option<usize> {
+        Some(self.total)
     }
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod get;
 mod ingest;
+mod replace;
 mod search;
 mod serve;
 
@@ -48,6 +49,8 @@ enum Command {
     Serve(serve::Args),
     /// Ingest scanned pages as one document of a dossier.
     Ingest(ingest::Args),
+    /// Replace a flagged page of a document with its rescan; the document is packaged again.
+    ReplacePage(replace::Args),
     /// Search the archive (accent-insensitive).
     Search(search::Args),
     /// Fetch a stored document or page by its BLAKE3 hash, verified.
@@ -108,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(open().await?, &cli.data, args).await,
         Command::Ingest(args) => ingest::run(&open().await?, args).await,
+        Command::ReplacePage(args) => replace::run(&open().await?, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
         Command::Bench(args) => {

@@ -94,6 +94,38 @@ pub struct NewDocument {
     pub pages: Vec<NewPage>,
     /// Every object the rows reference (PDF, masters, source files).
     pub objects: Vec<ObjectRecord>,
+    /// The document this one replaces (a page rescanned), which leaves search results.
+    pub replaces: Option<String>,
+}
+
+/// A recorded document, with what is needed to package it again.
+#[derive(Debug, Clone)]
+pub struct StoredDocument {
+    /// Dossier code.
+    pub dossier: String,
+    /// Procedure code.
+    pub procedure: String,
+    /// Unit code.
+    pub unit: String,
+    /// `submitted` or `result`.
+    pub kind: String,
+    /// The document that replaced this one, if any.
+    pub superseded_by: Option<String>,
+    /// The pages, in order.
+    pub pages: Vec<StoredPage>,
+}
+
+/// A recorded page's master.
+#[derive(Debug, Clone)]
+pub struct StoredPage {
+    /// Page number, from 1.
+    pub number: u32,
+    /// BLAKE3 of the master.
+    pub blake3: String,
+    /// Where it came from.
+    pub origin: String,
+    /// Its resolution.
+    pub dpi: f32,
 }
 
 /// A page as the search index needs it.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{IndexedPage, NewDocument, NewDossier, RepoError, Totals};
+use super::{IndexedPage, NewDocument, NewDossier, RepoError, StoredDocument, StoredPage, Totals};
 use crate::time::now_rfc3339;
 
 /// The archive's database.
@@ -98,7 +98,8 @@ impl Repo {
             .await?;
         }
         let inserted = sqlx::query(
-            "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at, replaces)
+             VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (dossier_id, blake3) DO NOTHING",
         )
         .bind(dossier_id)
@@ -106,8 +107,23 @@ impl Repo {
         .bind(&document.blake3)
         .bind(document.pages.len() as i64)
         .bind(&now)
+        .bind(&document.replaces)
         .execute(&mut *tx)
         .await?;
+        if let Some(old) = document
+            .replaces
+            .as_ref()
+            .filter(|old| **old != document.blake3)
+        {
+            sqlx::query(
+                "UPDATE documents SET superseded_by = ? WHERE dossier_id = ? AND blake3 = ?",
+            )
+            .bind(&document.blake3)
+            .bind(dossier_id)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        }
         if inserted.rows_affected() == 0 {
             // The same document was recorded before: nothing to add.
             tx.commit().await?;
@@ -142,6 +158,62 @@ impl Repo {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A recorded document by the BLAKE3 of its PDF, with its pages' masters.
+    pub async fn stored_document(&self, blake3: &str) -> Result<Option<StoredDocument>, RepoError> {
+        let Some(row) = sqlx::query(
+            "SELECT doc.id, d.code, d.procedure_code, d.unit_code, doc.kind, doc.superseded_by
+             FROM documents doc JOIN dossiers d ON d.id = doc.dossier_id
+             WHERE doc.blake3 = ? ORDER BY doc.id DESC LIMIT 1",
+        )
+        .bind(blake3)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let document_id: i64 = row.get(0);
+        let pages = sqlx::query(
+            "SELECT number, blake3, origin, dpi FROM pages WHERE document_id = ? ORDER BY number",
+        )
+        .bind(document_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|p| StoredPage {
+            number: p.get::<i64, _>(0).try_into().unwrap_or(0),
+            blake3: p.get(1),
+            origin: p.get(2),
+            dpi: p.get::<f64, _>(3) as f32,
+        })
+        .collect();
+        Ok(Some(StoredDocument {
+            dossier: row.get(1),
+            procedure: row.get(2),
+            unit: row.get(3),
+            kind: row.get(4),
+            superseded_by: row.get(5),
+            pages,
+        }))
+    }
+
+    /// Which of `documents` (BLAKE3 of PDFs) have been replaced by another document.
+    pub async fn superseded(
+        &self,
+        documents: &[&str],
+    ) -> Result<std::collections::HashSet<String>, RepoError> {
+        let mut superseded = std::collections::HashSet::new();
+        for document in documents {
+            let replaced: Option<String> = sqlx::query_scalar(
+                "SELECT blake3 FROM documents WHERE blake3 = ? AND superseded_by IS NOT NULL LIMIT 1",
+            )
+            .bind(document)
+            .fetch_optional(&self.pool)
+            .await?;
+            superseded.extend(replaced);
+        }
+        Ok(superseded)
     }
 
     /// The media type of a recorded object, or `None` if no row references such an object.

@@ -85,6 +85,12 @@ impl From<IngestError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "dossier-conflict", message)
             }
             IngestError::NoPages => Self::new(StatusCode::BAD_REQUEST, "no-pages", e.to_string()),
+            IngestError::DocumentNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "document-not-found", e.to_string())
+            }
+            IngestError::Replacement(message) => {
+                Self::new(StatusCode::CONFLICT, "replacement-refused", message)
+            }
             IngestError::PagesFailed(ref failures) => Self {
                 pages: failures
                     .iter()

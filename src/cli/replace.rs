@@ -1,0 +1,70 @@
+//! `sohoa replace-page`: a flagged page rescanned and put in its place; the document is packaged again.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use archive_api::codes::ContentHash;
+use archive_api::{Archive, IngestError};
+use indicatif::{ProgressBar, ProgressStyle};
+use scanner_drivers::FileImport;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// BLAKE3 of the document (its PDF), as `ingest` printed it.
+    #[arg(long)]
+    document: String,
+    /// The number of the page to replace, from 1, as `ingest` listed it.
+    #[arg(long)]
+    page: u32,
+    /// Print a machine-readable JSON summary on standard output, as `ingest --json` does.
+    #[arg(long)]
+    json: bool,
+    /// The rescanned page: one image file.
+    file: PathBuf,
+}
+
+pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCode> {
+    let document = ContentHash::parse(&args.document)?;
+    let source = FileImport::new([&args.file])?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} pages  {elapsed}")
+            .expect("the template is valid"),
+    );
+    let progress_bar = bar.clone();
+    let progress = Arc::new(move |p: archive_api::IngestProgress| {
+        if let Some(total) = p.total {
+            progress_bar.set_length(total as u64);
+        }
+        progress_bar.set_position(p.done as u64);
+    });
+    let result = archive
+        .replace_page(&document, args.page, Box::new(source), progress)
+        .await;
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let page = report.pages.iter().find(|p| p.n == args.page);
+                println!(
+                    "dossier {}: page {} replaced; the document is now {} (it replaces {})",
+                    report.dossier, args.page, report.document, args.document
+                );
+                if let Some(page) = page.filter(|p| !p.note.is_empty()) {
+                    println!("  the new page: {:.1}%  [{}]", page.confidence, page.note);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(IngestError::PagesFailed(failures)) => {
+            eprintln!("error: the document could not be packaged again; nothing was changed:");
+            for failure in &failures {
+                eprintln!("  {failure}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
