@@ -206,3 +206,63 @@ fn pages_ingested_from_the_command_line_reach_a_running_server() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+#[test]
+fn a_page_replaced_over_http_gives_a_new_document_with_its_flags() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let client = Client::new();
+    let first = png_bytes(&sohoa, "001.png", CERTIFICATE);
+    let wrong = png_bytes(&sohoa, "002.png", &["Receipt for the application dossier"]);
+    let response = upload(
+        &client,
+        &server,
+        DOSSIER,
+        &[("001.png", first), ("002.png", wrong)],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let report: serde_json::Value = response.json().unwrap();
+    let old = report["document"].as_str().unwrap().to_owned();
+    assert!(report["pages"][0]["flags"].is_array(), "{report}");
+
+    let rescan = png_bytes(&sohoa, "002-rescan.png", RECEIPT);
+    let replace = |document: &str, page: &str, bytes: Vec<u8>| {
+        client
+            .put(format!(
+                "{}/v1/documents/{document}/pages/{page}",
+                server.url
+            ))
+            .multipart(multipart::Form::new().part(
+                "page",
+                multipart::Part::bytes(bytes).file_name("002-rescan.png"),
+            ))
+            .send()
+            .unwrap()
+    };
+    let response = replace(&old, "2", rescan.clone());
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let replaced: serde_json::Value = response.json().unwrap();
+    let new = replaced["document"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(replaced["pages"][1]["blake3"], blake3_hex(&rescan));
+    assert_eq!(replaced["pages"][1]["origin"], "002-rescan.png");
+
+    // The old document cannot be changed again; a page it does not have is named; junk is a 400.
+    let again = replace(&old, "2", rescan.clone());
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let error: serde_json::Value = again.json().unwrap();
+    assert_eq!(error["code"], "replacement-refused");
+    assert_eq!(
+        replace(new, "7", rescan.clone()).status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        replace(new, "two", rescan.clone()).status(),
+        StatusCode::BAD_REQUEST
+    );
+    let unknown = "0".repeat(64);
+    assert_eq!(
+        replace(&unknown, "1", rescan).status(),
+        StatusCode::NOT_FOUND
+    );
+}

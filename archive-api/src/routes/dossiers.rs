@@ -17,7 +17,7 @@ use crate::repo::NewDossier;
 
 /// Largest upload accepted for one document. A 300 dpi colour A4 JPEG is 1-3 MB; 1 GiB holds several
 /// hundred pages.
-const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
+pub(super) const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new().route(
@@ -73,7 +73,23 @@ async fn upload_document(
         }
     };
 
-    // Parts are spooled to files as they stream in, so memory holds one chunk, not the upload.
+    let (spool, files) = spool_parts(&archive, &mut multipart).await?;
+    let source = FileImport::labelled(files)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-upload", e.to_string()))?;
+    let report = archive
+        .ingest(request, Box::new(source), std::sync::Arc::new(|_| {}))
+        .await?;
+    drop(spool);
+    Ok((StatusCode::CREATED, Json(report)))
+}
+
+/// Spools every file part of `multipart` to a work folder as it streams in, so memory holds one chunk, not
+/// the upload; returns the folder (removed when dropped) and each file with the name the client gave it.
+/// Refuses an upload with no file part.
+pub(super) async fn spool_parts(
+    archive: &AppState,
+    multipart: &mut Multipart,
+) -> Result<(tempfile::TempDir, Vec<(std::path::PathBuf, String)>), ApiError> {
     let spool = tempfile::tempdir_in(archive.tmp_dir()).map_err(ApiError::internal)?;
     let mut files = Vec::new();
     let bad_upload = |e: axum::extract::multipart::MultipartError| {
@@ -103,13 +119,7 @@ async fn upload_document(
             "the upload holds no page files",
         ));
     }
-    let source = FileImport::labelled(files)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-upload", e.to_string()))?;
-    let report = archive
-        .ingest(request, Box::new(source), std::sync::Arc::new(|_| {}))
-        .await?;
-    drop(spool);
-    Ok((StatusCode::CREATED, Json(report)))
+    Ok((spool, files))
 }
 
 /// The last component of a client-supplied file name, without control characters: shown to people, never

@@ -1,5 +1,6 @@
 //! The HTTP API, split by domain; each module exposes its `router()`.
 
+mod documents;
 mod dossiers;
 mod error;
 mod objects;
@@ -22,6 +23,7 @@ pub fn router(archive: AppState) -> Router {
     Router::new()
         .route("/v1/health", get(|| async { "ok" }))
         .merge(dossiers::router())
+        .merge(documents::router())
         .merge(search::router())
         .merge(objects::router())
         .with_state(archive)
