@@ -67,13 +67,7 @@ fn pages_turned_a_quarter_a_half_and_three_quarters_come_out_upright() {
     }
 
     // The PDF shows each page upright, and its text reads as written.
-    let pdf = sohoa.input("turned.pdf");
-    sohoa.ok(&[
-        "get",
-        report["document"].as_str().unwrap(),
-        "-o",
-        pdf.to_str().unwrap(),
-    ]);
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "turned.pdf");
     let text = words(&pdftotext(&pdf));
     assert_eq!(text.matches("Trần Văn Bình").count(), 3, "{text}");
     assert_eq!(text.matches("trích lục khai sinh").count(), 3, "{text}");
@@ -108,13 +102,7 @@ fn a_skewed_page_is_straightened_and_read() {
         "turned back by {deskewed}, expected about -4"
     );
     assert!(page["confidence"].as_f64().unwrap() > 80.0, "{page}");
-    let pdf = sohoa.input("skewed.pdf");
-    sohoa.ok(&[
-        "get",
-        report["document"].as_str().unwrap(),
-        "-o",
-        pdf.to_str().unwrap(),
-    ]);
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "skewed.pdf");
     let text = words(&pdftotext(&pdf));
     assert!(
         text.contains("Họ và tên người yêu cầu: Trần Văn Bình"),
@@ -157,22 +145,10 @@ fn a_noisy_blank_back_is_flagged_left_out_of_the_pdf_and_kept() {
     assert!(flags(&pages[1]).contains(&"blank"), "{}", pages[1]);
     assert!(pages[1].get("pdf_page").is_none(), "{}", pages[1]);
 
-    let pdf = sohoa.input("out.pdf");
-    sohoa.ok(&[
-        "get",
-        report["document"].as_str().unwrap(),
-        "-o",
-        pdf.to_str().unwrap(),
-    ]);
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "out.pdf");
     assert_eq!(pdf_pages(&pdf), 1, "the blank back is not in the PDF");
     // Nothing the clerk scanned is thrown away: the blank page's master is stored, byte for byte.
-    let master = sohoa.input("back-master.png");
-    sohoa.ok(&[
-        "get",
-        pages[1]["blake3"].as_str().unwrap(),
-        "-o",
-        master.to_str().unwrap(),
-    ]);
+    let master = sohoa.get(pages[1]["blake3"].as_str().unwrap(), "back-master.png");
     assert_eq!(
         std::fs::read(&master).unwrap(),
         std::fs::read(&back).unwrap()
@@ -286,8 +262,7 @@ fn a_flagged_page_is_replaced_by_its_rescan_in_a_new_document_that_replaces_the_
     );
     assert!(!flags(&pages[1]).contains(&"blank"), "{}", pages[1]);
 
-    let pdf = sohoa.input("new.pdf");
-    sohoa.ok(&["get", &new, "-o", pdf.to_str().unwrap()]);
+    let pdf = sohoa.get(&new, "new.pdf");
     assert_eq!(pdf_pages(&pdf), 2);
     let text = words(&pdftotext(&pdf));
     assert!(
@@ -303,8 +278,7 @@ fn a_flagged_page_is_replaced_by_its_rescan_in_a_new_document_that_replaces_the_
         hits.iter().all(|h| h["document"] == new.as_str()),
         "{hits:?}"
     );
-    let old_pdf = sohoa.input("old.pdf");
-    sohoa.ok(&["get", &old, "-o", old_pdf.to_str().unwrap()]);
+    let old_pdf = sohoa.get(&old, "old.pdf");
     assert_eq!(pdf_pages(&old_pdf), 1);
 
     // Replacing a page of the old document again is refused with a pointer to the new one.

@@ -157,18 +157,7 @@ fn whiten_borders(image: &mut GrayImage, paper: u8) {
 /// Counts marks: dark shapes at least as tall as a small letter and no larger than a third of the page,
 /// not touching its edge, on a copy reduced to about 100 dpi. Stops counting at `enough`.
 fn count_marks(image: &GrayImage, dpi: f32, paper: u8, enough: usize) -> usize {
-    let factor = (dpi / 100.0).round().max(1.0) as u32;
-    let small = if factor > 1 {
-        imageops::resize(
-            image,
-            (image.width() / factor).max(1),
-            (image.height() / factor).max(1),
-            imageops::FilterType::Triangle,
-        )
-    } else {
-        image.clone()
-    };
-    let small_dpi = dpi / factor as f32;
+    let (small, small_dpi) = reduce_to_about_100_dpi(image, dpi);
     let dark = ink_threshold(paper);
     let ink = GrayImage::from_fn(small.width(), small.height(), |x, y| {
         Luma([u8::from(small.get_pixel(x, y).0[0] < dark)])
@@ -206,6 +195,22 @@ fn count_marks(image: &GrayImage, dpi: f32, paper: u8, enough: usize) -> usize {
         }
     }
     marks
+}
+
+/// A copy reduced by a whole factor to about 100 dpi, and its resolution: enough to see marks and lines,
+/// a ninth of the pixels of a 300 dpi page.
+fn reduce_to_about_100_dpi(image: &GrayImage, dpi: f32) -> (GrayImage, f32) {
+    let factor = (dpi / 100.0).round().max(1.0) as u32;
+    if factor == 1 {
+        return (image.clone(), dpi);
+    }
+    let small = imageops::resize(
+        image,
+        (image.width() / factor).max(1),
+        (image.height() / factor).max(1),
+        imageops::FilterType::Triangle,
+    );
+    (small, dpi / factor as f32)
 }
 
 /// Stretches the levels between the darkest ink and the paper over the whole range: a dark or faded scan
@@ -250,17 +255,7 @@ pub fn turn(image: GrayImage, quarter_turns: u8) -> GrayImage {
 /// peaks (lines) and troughs (the gaps between them).
 pub fn estimate_skew(image: &GrayImage, dpi: f32, max_degrees: f32) -> f32 {
     // About 100 dpi is plenty to see lines and keeps the work small.
-    let factor = (dpi / 100.0).round().max(1.0) as u32;
-    let small = if factor > 1 {
-        imageops::resize(
-            image,
-            (image.width() / factor).max(1),
-            (image.height() / factor).max(1),
-            imageops::FilterType::Triangle,
-        )
-    } else {
-        image.clone()
-    };
+    let (small, _) = reduce_to_about_100_dpi(image, dpi);
     let threshold = ink_threshold(paper_level(&small));
     let points: Vec<(f32, f32)> = small
         .enumerate_pixels()

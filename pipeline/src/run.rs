@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage};
 use scanner_drivers::{PageFormat, PageSource, ScannedPage};
 
 use crate::cleanup::{self, CleanupSettings};
@@ -276,8 +276,27 @@ fn process_page(
 ) -> Result<ProcessedPage, PageError> {
     let decoded = decode::decode(&page, options.decode)?;
     let image = decoded.image;
-    let prepared = cleanup::prepare(image.to_luma8(), decoded.dpi, &options.cleanup);
-    let mut geometry = PageGeometry::identity(image.width(), image.height());
+    let (width, height) = (image.width(), image.height());
+    // Everything that needs the full-colour image is made first, so it is gone before OCR, which holds
+    // the most memory.
+    let (master, source_file) = if page.frames > 1 {
+        let png = encode_png(&image).map_err(|e| PageError::Encode(e.to_string()))?;
+        (
+            Blob::new(png.into(), PageFormat::Png.media_type()),
+            Some(Blob::new(page.bytes.clone(), page.format.media_type())),
+        )
+    } else {
+        (
+            Blob::new(page.bytes.clone(), page.format.media_type()),
+            None,
+        )
+    };
+    let pdf_image = pdf_image(&page, &image).map_err(|e| PageError::Encode(e.to_string()))?;
+    let grey = image.to_luma8();
+    drop(image);
+
+    let prepared = cleanup::prepare(grey, decoded.dpi, &options.cleanup);
+    let mut geometry = PageGeometry::identity(width, height);
     geometry.scale = prepared.scale;
     let mut quality = PageQuality {
         blank: prepared.blank,
@@ -297,26 +316,13 @@ fn process_page(
         read.text
     };
 
-    let (master, source_file) = if page.frames > 1 {
-        let png = encode_png(&image).map_err(|e| PageError::Encode(e.to_string()))?;
-        (
-            Blob::new(png.into(), PageFormat::Png.media_type()),
-            Some(Blob::new(page.bytes.clone(), page.format.media_type())),
-        )
-    } else {
-        (
-            Blob::new(page.bytes.clone(), page.format.media_type()),
-            None,
-        )
-    };
-    let pdf_image = pdf_image(&page, &image).map_err(|e| PageError::Encode(e.to_string()))?;
     Ok(ProcessedPage {
         number,
         origin: page.origin,
         master,
         source_file,
-        width: image.width(),
-        height: image.height(),
+        width,
+        height,
         dpi: decoded.dpi,
         dpi_assumed: decoded.dpi_assumed,
         text,
@@ -350,11 +356,13 @@ fn read_upright(
     let sure = !options.detect_orientation
         || detected.is_some_and(|o| o.confidence >= options.orientation_confidence);
     let first = detected.map_or(0, |o| o.quarter_turns);
-    let read = |quarter_turns: u8| -> Result<Upright, OcrError> {
-        let upright = cleanup::turn(prepared.image.clone(), quarter_turns);
+    let read = |image: GrayImage, quarter_turns: u8| -> Result<Upright, OcrError> {
+        let upright = cleanup::turn(image, quarter_turns);
         let skew = cleanup::estimate_skew(&upright, dpi, options.cleanup.max_skew_degrees);
         let (straight, deskew_degrees) = if skew.abs() >= options.cleanup.min_skew_degrees {
-            (cleanup::rotate(&upright, -skew), -skew)
+            let straight = cleanup::rotate(&upright, -skew);
+            drop(upright);
+            (straight, -skew)
         } else {
             (upright, 0.0)
         };
@@ -365,12 +373,15 @@ fn read_upright(
             uncertain: !sure,
         })
     };
-    let mut best = read(first)?;
-    if sure || reads_well(&best.text) {
+    if sure {
+        return read(prepared.image, first);
+    }
+    let mut best = read(prepared.image.clone(), first)?;
+    if reads_well(&best.text) {
         return Ok(best);
     }
     for quarter_turns in (0..4u8).filter(|&q| q != first) {
-        let other = read(quarter_turns)?;
+        let other = read(prepared.image.clone(), quarter_turns)?;
         if reading_score(&other.text) > reading_score(&best.text) {
             best = other;
         }

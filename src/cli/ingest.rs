@@ -39,8 +39,24 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
     };
     let kind: DocumentKind = args.kind.parse()?;
     let source = FileImport::new(&args.paths)?;
-    for skipped in source.skipped() {
-        eprintln!("note: skipped {} (not an image)", skipped.display());
+    let skipped = source.skipped();
+    if !skipped.is_empty() {
+        let names: Vec<String> = skipped
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = skipped.len().saturating_sub(names.len());
+        eprintln!(
+            "note: skipped {} file(s) that are not images: {}{}",
+            skipped.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
     }
     let bar = match scanner_drivers::PageSource::expected_pages(&source) {
         Some(total) => ProgressBar::new(total as u64).with_style(

@@ -173,6 +173,13 @@ impl Sohoa {
         serde_json::from_str(&self.ok(&args)).unwrap()
     }
 
+    /// `sohoa get HASH -o <input dir>/NAME`, returning the path written.
+    pub fn get(&self, hash: &str, name: &str) -> PathBuf {
+        let path = self.input(name);
+        self.ok(&["get", hash, "-o", path.to_str().unwrap()]);
+        path
+    }
+
     /// `sohoa search --json`, returning the hits.
     pub fn search(&self, query: &str) -> Vec<serde_json::Value> {
         let out: serde_json::Value =
