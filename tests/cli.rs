@@ -83,6 +83,32 @@ fn ingested_pages_are_found_by_folded_and_exact_words_and_fetched_intact() {
             "{words:?} missing from the PDF text:\n{text}"
         );
     }
+    // It claims PDF/A-2b in its XMP metadata, with the dossier in Dublin Core, and embeds its font.
+    let meta = std::process::Command::new("pdfinfo")
+        .arg("-meta")
+        .arg(&copy)
+        .output()
+        .expect("pdfinfo runs");
+    let meta = String::from_utf8_lossy(&meta.stdout);
+    assert!(meta.contains("<pdfaid:part>2</pdfaid:part>"), "{meta}");
+    assert!(meta.contains("<pdfaid:conformance>B</pdfaid:conformance>"), "{meta}");
+    assert!(
+        meta.contains("<dc:identifier>000.00.15.H27-231128-0042</dc:identifier>"),
+        "{meta}"
+    );
+    let fonts = std::process::Command::new("pdffonts")
+        .arg(&copy)
+        .output()
+        .expect("pdffonts runs");
+    let fonts = String::from_utf8_lossy(&fonts.stdout);
+    let font_rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!font_rows.is_empty(), "{fonts}");
+    for row in font_rows {
+        // Columns: name type encoding emb sub uni object ID; "yes" for embedded and for ToUnicode.
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        let n = columns.len();
+        assert_eq!((columns[n - 5], columns[n - 3]), ("yes", "yes"), "{row}");
+    }
     // Page masters are fetched by their hash too.
     let master = sohoa.dir.path().join("page1.png");
     let page_hash = pages[0]["blake3"].as_str().unwrap();

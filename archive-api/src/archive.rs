@@ -571,9 +571,15 @@ fn document_info(request: &IngestRequest) -> DocumentInfo {
     let dossier = &request.dossier;
     DocumentInfo {
         title: format!("{} ({})", dossier.code, request.kind.as_str()),
-        subject: format!("Procedure {}, unit {}", dossier.procedure, dossier.unit),
+        author: dossier.unit.to_string(),
+        subject: format!(
+            "Dossier {}, procedure {}, unit {}",
+            dossier.code, dossier.procedure, dossier.unit
+        ),
         keywords: format!("{} {} {}", dossier.code, dossier.procedure, dossier.unit),
-        created: None,
+        identifier: dossier.code.to_string(),
+        // The date of receipt belongs to the dossier: the same pages still package to the same bytes.
+        created: Some(crate::time::received_rfc3339(&dossier.code)),
     }
 }
 

@@ -20,6 +20,9 @@ use crate::ocr::Word;
 /// character of the invisible text layer.
 const GLYPHLESS_FONT: &[u8] = include_bytes!("../assets/glyphless.ttf");
 
+/// The sRGB profile of the PDF/A output intent (Debian's `icc-profiles-free`, Zlib licence).
+const SRGB_PROFILE: &[u8] = include_bytes!("../assets/sRGB.icc");
+
 /// Each glyph advances half an em, as in Tesseract's renderer; words are stretched to their boxes with `Tz`.
 const GLYPH_ADVANCE: f32 = 0.5;
 
@@ -127,17 +130,23 @@ fn deflate(data: &[u8]) -> io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-/// What the packaged PDF says about itself.
+/// What the packaged PDF says about itself, in its document information and, the same, in its XMP
+/// metadata (PDF/A asks both to agree).
 #[derive(Debug, Clone, Default)]
 pub struct DocumentInfo {
     /// The document's title (the dossier code and kind, say).
     pub title: String,
+    /// Who made the document: the agency (unit).
+    pub author: String,
     /// A longer description: procedure, unit.
     pub subject: String,
     /// Search keywords.
     pub keywords: String,
-    /// Creation date in PDF form (`D:20231128090000+07'00'`); left out when `None`, so the same pages
-    /// always package to the same bytes.
+    /// An identifier (the dossier code), as `dc:identifier`.
+    pub identifier: String,
+    /// Date of the document, ISO 8601 with offset (`2023-11-28T00:00:00+07:00`); left out when `None`.
+    /// Use a date that belongs to the document (its receipt), not the clock, so the same pages always
+    /// package to the same bytes.
     pub created: Option<String>,
 }
 
@@ -347,21 +356,49 @@ impl<W: Write> PdfPackager<W> {
                 dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count },
             ),
         )?;
+        // PDF/A-2b: an sRGB output intent with its profile, and XMP metadata saying what Info says.
+        let profile_id = self.write_new(&Object::Stream(
+            Stream::new(
+                dictionary! { "N" => 3, "Filter" => "FlateDecode" },
+                deflate(SRGB_PROFILE)?,
+            )
+            .with_compression(false),
+        ))?;
+        let producer = concat!("sohoa ", env!("CARGO_PKG_VERSION"));
+        let metadata_id = self.write_new(&Object::Stream(
+            Stream::new(
+                dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
+                xmp_packet(&self.info, producer).into_bytes(),
+            )
+            .with_compression(false),
+        ))?;
         self.write(
             CATALOG_ID,
-            &Object::Dictionary(
-                dictionary! { "Type" => "Catalog", "Pages" => Object::Reference((PAGES_ID, 0)) },
-            ),
+            &Object::Dictionary(dictionary! {
+                "Type" => "Catalog",
+                "Pages" => Object::Reference((PAGES_ID, 0)),
+                "Metadata" => Object::Reference((metadata_id, 0)),
+                "OutputIntents" => vec![Object::Dictionary(dictionary! {
+                    "Type" => "OutputIntent",
+                    "S" => "GTS_PDFA1",
+                    "OutputConditionIdentifier" => Object::string_literal("sRGB IEC61966-2.1"),
+                    "Info" => Object::string_literal("sRGB IEC61966-2.1"),
+                    "RegistryName" => Object::string_literal("http://www.color.org"),
+                    "DestOutputProfile" => Object::Reference((profile_id, 0)),
+                })],
+            }),
         )?;
         let mut info = dictionary! {
             "Title" => lopdf::text_string(&self.info.title),
+            "Author" => lopdf::text_string(&self.info.author),
             "Subject" => lopdf::text_string(&self.info.subject),
             "Keywords" => lopdf::text_string(&self.info.keywords),
             "Creator" => Object::string_literal("sohoa"),
-            "Producer" => Object::string_literal(concat!("sohoa ", env!("CARGO_PKG_VERSION"))),
+            "Producer" => Object::string_literal(producer),
         };
-        if let Some(created) = &self.info.created {
+        if let Some(created) = self.info.created.as_deref().and_then(pdf_date) {
             info.set("CreationDate", Object::string_literal(created.as_str()));
+            info.set("ModDate", Object::string_literal(created.as_str()));
         }
         let info_id = self.write_new(&Object::Dictionary(info))?;
 
@@ -447,6 +484,100 @@ fn page_content(
         ops.push_str("ET\n");
     }
     ops.into_bytes()
+}
+
+/// The XMP packet: PDF/A-2b identification, Dublin Core title, creator, description, subject, identifier and
+/// date, and the PDF and XMP properties that mirror the document information dictionary.
+fn xmp_packet(info: &DocumentInfo, producer: &str) -> String {
+    let e = xml_escape;
+    let mut dates = String::new();
+    let mut dc_date = String::new();
+    if let Some(created) = &info.created {
+        let created = e(created);
+        dates = format!(
+            "   <xmp:CreateDate>{created}</xmp:CreateDate>\n   <xmp:ModifyDate>{created}</xmp:ModifyDate>\n   <xmp:MetadataDate>{created}</xmp:MetadataDate>\n"
+        );
+        dc_date = format!("   <dc:date><rdf:Seq><rdf:li>{created}</rdf:li></rdf:Seq></dc:date>\n");
+    }
+    let subjects: String = info
+        .keywords
+        .split_whitespace()
+        .map(|k| format!("<rdf:li>{}</rdf:li>", e(k)))
+        .collect();
+    format!(
+        "<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>
+<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">
+ <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">
+  <rdf:Description rdf:about=\"\"
+    xmlns:pdfaid=\"http://www.aiim.org/pdfa/ns/id/\"
+    xmlns:dc=\"http://purl.org/dc/elements/1.1/\"
+    xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\"
+    xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\">
+   <pdfaid:part>2</pdfaid:part>
+   <pdfaid:conformance>B</pdfaid:conformance>
+   <dc:format>application/pdf</dc:format>
+   <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">{title}</rdf:li></rdf:Alt></dc:title>
+   <dc:creator><rdf:Seq><rdf:li>{author}</rdf:li></rdf:Seq></dc:creator>
+   <dc:description><rdf:Alt><rdf:li xml:lang=\"x-default\">{subject}</rdf:li></rdf:Alt></dc:description>
+   <dc:subject><rdf:Bag>{subjects}</rdf:Bag></dc:subject>
+   <dc:identifier>{identifier}</dc:identifier>
+{dc_date}   <pdf:Keywords>{keywords}</pdf:Keywords>
+   <pdf:Producer>{producer}</pdf:Producer>
+   <xmp:CreatorTool>sohoa</xmp:CreatorTool>
+{dates}  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end=\"w\"?>",
+        title = e(&info.title),
+        author = e(&info.author),
+        subject = e(&info.subject),
+        identifier = e(&info.identifier),
+        keywords = e(&info.keywords),
+        producer = e(producer),
+    )
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `2023-11-28T09:30:00+07:00` as a PDF date, `D:20231128093000+07'00'`; `None` if not in that form.
+fn pdf_date(iso: &str) -> Option<String> {
+    let b = iso.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        let part = iso.get(range)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then_some(part)
+    };
+    if b.len() != 25 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    let sign = match b[19] {
+        s @ (b'+' | b'-') => s as char,
+        _ => return None,
+    };
+    Some(format!(
+        "D:{}{}{}{}{}{}{sign}{}'{}'",
+        digits(0..4)?,
+        digits(5..7)?,
+        digits(8..10)?,
+        digits(11..13)?,
+        digits(14..16)?,
+        digits(17..19)?,
+        digits(20..22)?,
+        digits(23..25)?
+    ))
 }
 
 /// The glyphless font's character codes are UTF-16 code units; characters outside the Basic Multilingual
@@ -594,5 +725,80 @@ mod tests {
     fn an_empty_document_is_refused() {
         let packager = PdfPackager::new(Vec::new(), DocumentInfo::default()).unwrap();
         assert!(matches!(packager.finish(), Err(PackageError::NoPages)));
+    }
+
+    #[test]
+    fn the_pdf_claims_pdfa_2b_with_an_srgb_output_intent_and_matching_metadata() {
+        let image = PdfImage::lossless(&DynamicImage::ImageLuma8(image::GrayImage::from_pixel(
+            60,
+            30,
+            image::Luma([200]),
+        )))
+        .unwrap();
+        let info = DocumentInfo {
+            title: "000.00.15.H27-231128-0042 (result)".into(),
+            author: "000.00.15.H27".into(),
+            subject: "Thủ tục <đất> & nhà".into(),
+            keywords: "000.00.15.H27-231128-0042 1.001234".into(),
+            identifier: "000.00.15.H27-231128-0042".into(),
+            created: Some("2023-11-28T00:00:00+07:00".into()),
+        };
+        let mut packager = PdfPackager::new(Vec::new(), info).unwrap();
+        packager
+            .add_page(PdfPage {
+                image: &image,
+                dpi: 300.0,
+                words: &[],
+                geometry: &PageGeometry::identity(60, 30),
+            })
+            .unwrap();
+        let pdf = packager.finish().unwrap();
+        let doc = lopdf::Document::load_mem(&pdf).unwrap();
+        let catalog = doc.catalog().unwrap();
+        let metadata_id = catalog.get(b"Metadata").unwrap().as_reference().unwrap();
+        let metadata = doc.get_object(metadata_id).unwrap().as_stream().unwrap();
+        assert!(metadata.dict.get(b"Filter").is_err(), "XMP stays readable");
+        let xmp = String::from_utf8(metadata.content.clone()).unwrap();
+        assert!(xmp.contains("<pdfaid:part>2</pdfaid:part>"), "{xmp}");
+        assert!(xmp.contains("<pdfaid:conformance>B</pdfaid:conformance>"));
+        assert!(
+            xmp.contains("Thủ tục &lt;đất&gt; &amp; nhà"),
+            "escaped: {xmp}"
+        );
+        assert!(xmp.contains("<xmp:CreateDate>2023-11-28T00:00:00+07:00</xmp:CreateDate>"));
+        let intents = catalog.get(b"OutputIntents").unwrap().as_array().unwrap();
+        let intent = intents[0].as_dict().unwrap();
+        assert_eq!(intent.get(b"S").unwrap().as_name().unwrap(), b"GTS_PDFA1");
+        let profile_id = intent
+            .get(b"DestOutputProfile")
+            .unwrap()
+            .as_reference()
+            .unwrap();
+        let mut profile = doc
+            .get_object(profile_id)
+            .unwrap()
+            .as_stream()
+            .unwrap()
+            .clone();
+        profile.decompress().unwrap();
+        assert_eq!(&profile.content[36..40], b"acsp", "an ICC profile");
+        assert_eq!(&profile.content[16..19], b"RGB");
+        let info_id = doc.trailer.get(b"Info").unwrap().as_reference().unwrap();
+        let info = doc.get_dictionary(info_id).unwrap();
+        assert_eq!(
+            info.get(b"CreationDate").unwrap().as_str().unwrap(),
+            b"D:20231128000000+07'00'"
+        );
+    }
+
+    #[test]
+    fn iso_dates_become_pdf_dates_and_junk_is_left_out() {
+        assert_eq!(
+            pdf_date("2024-02-29T13:05:09-03:30").as_deref(),
+            Some("D:20240229130509-03'30'")
+        );
+        assert_eq!(pdf_date("2024-02-29"), None);
+        assert_eq!(pdf_date("2024-02-29T13:05:09Z"), None);
+        assert_eq!(pdf_date("2024-0x-29T13:05:09+07:00"), None);
     }
 }
