@@ -91,7 +91,10 @@ fn ingested_pages_are_found_by_folded_and_exact_words_and_fetched_intact() {
         .expect("pdfinfo runs");
     let meta = String::from_utf8_lossy(&meta.stdout);
     assert!(meta.contains("<pdfaid:part>2</pdfaid:part>"), "{meta}");
-    assert!(meta.contains("<pdfaid:conformance>B</pdfaid:conformance>"), "{meta}");
+    assert!(
+        meta.contains("<pdfaid:conformance>B</pdfaid:conformance>"),
+        "{meta}"
+    );
     assert!(
         meta.contains("<dc:identifier>000.00.15.H27-231128-0042</dc:identifier>"),
         "{meta}"

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pipeline::{
-    Blob, DocumentInfo, PackageError, PageFailure, PageGeometry, PageQuality, PdfImage,
-    PdfPackager, PdfPage, Pipeline, PipelineError, PipelineOptions,
+    Blob, DocumentInfo, PackageError, PageFailure, PageGeometry, PdfImage, PdfPackager, PdfPage,
+    Pipeline, PipelineError, PipelineOptions,
 };
 use scanner_drivers::{PageFormat, PageSource, ScannedPage, SourceError};
 use serde::Serialize;
@@ -16,7 +16,9 @@ use tokio::sync::{OnceCell, mpsc};
 use crate::blobs::{BlobError, BlobStore};
 use crate::codes::{CodeError, ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::index::{IndexError, SearchHit, SearchIndex, SearchQuery};
-use crate::repo::{NewDocument, NewDossier, NewPage, ObjectRecord, Repo, RepoError, StoredPage};
+use crate::repo::{
+    NewDocument, NewDossier, NewPage, ObjectRecord, PageSpool, Repo, RepoError, StoredPage,
+};
 
 /// Where the archive keeps its state and how it processes pages.
 #[derive(Debug, Clone)]
@@ -363,13 +365,17 @@ impl Archive {
         let writer = BufWriter::new(pdf_file.as_file().try_clone()?);
         let info = document_info(&request);
         let keep_blank = self.config.keep_blank_pages;
+        let spool = PageSpool::new_in(&self.tmp_dir)?;
         let packaged = tokio::task::spawn_blocking(move || {
             package(
                 &pipeline,
                 &mut *source,
-                writer,
-                info,
-                keep_blank,
+                Output {
+                    pdf: writer,
+                    info,
+                    keep_blank,
+                    pages: spool,
+                },
                 &to_store,
                 &*progress,
             )
@@ -382,7 +388,7 @@ impl Archive {
         let Packaged {
             pages,
             objects,
-            qualities,
+            reports,
         } = packaged?;
         uploaded?;
 
@@ -406,26 +412,10 @@ impl Archive {
             document: pdf_hash.to_hex(),
             kind: request.kind,
             bytes: pdf_size,
-            pages: pages
-                .iter()
-                .zip(&qualities)
-                .map(|(p, quality)| PageReport {
-                    n: p.number,
-                    blake3: p.blake3.clone(),
-                    confidence: (p.confidence * 10.0).round() / 10.0,
-                    dpi: p.dpi,
-                    dpi_assumed: p.dpi_assumed,
-                    origin: p.origin.clone(),
-                    flags: quality.flags(),
-                    rotated: quality.rotated_degrees,
-                    deskewed: quality.deskewed_degrees,
-                    pdf_page: p.pdf_page,
-                    note: quality.describe(),
-                })
-                .collect(),
+            pages: reports,
         };
         self.repo
-            .record_document(&NewDocument {
+            .record_document(&mut NewDocument {
                 dossier: request.dossier,
                 kind: request.kind,
                 blake3: pdf_hash.to_hex(),
@@ -584,9 +574,18 @@ fn document_info(request: &IngestRequest) -> DocumentInfo {
 }
 
 struct Packaged {
-    pages: Vec<NewPage>,
+    pages: PageSpool,
     objects: Vec<ObjectRecord>,
-    qualities: Vec<PageQuality>,
+    reports: Vec<PageReport>,
+}
+
+/// Where packaging writes: the PDF, what it says about itself, whether blank pages go in, and the page
+/// records.
+struct Output {
+    pdf: BufWriter<std::fs::File>,
+    info: DocumentInfo,
+    keep_blank: bool,
+    pages: PageSpool,
 }
 
 /// Runs the pipeline over `source`, writing good pages into the PDF and sending their masters to the
@@ -594,19 +593,22 @@ struct Packaged {
 fn package(
     pipeline: &Pipeline,
     source: &mut dyn PageSource,
-    writer: BufWriter<std::fs::File>,
-    info: DocumentInfo,
-    keep_blank: bool,
+    output: Output,
     to_store: &mpsc::Sender<Blob>,
     progress: &(dyn Fn(IngestProgress) + Send + Sync),
 ) -> Result<Packaged, IngestError> {
+    let Output {
+        pdf: writer,
+        info,
+        keep_blank,
+        mut pages,
+    } = output;
     let total = source.expected_pages();
     let mut packager = PdfPackager::new(writer, info)?;
-    let mut pages = Vec::new();
+    let mut reports = Vec::new();
     let mut objects: Vec<ObjectRecord> = Vec::new();
     let mut failures = Vec::new();
     let mut last_source: Option<blake3::Hash> = None;
-    let mut qualities = Vec::new();
     let mut pdf_pages = 0u32;
     // A document of nothing but blank pages still needs a PDF: the first blank page waits here in case.
     let mut first_blank: Option<(PdfImage, f32, PageGeometry)> = None;
@@ -653,7 +655,7 @@ fn package(
                         ))
                     })?;
                 }
-                pages.push(NewPage {
+                let record = NewPage {
                     number: page.number,
                     blake3: page.master.blake3.to_hex().to_string(),
                     source_blake3: page
@@ -675,8 +677,21 @@ fn package(
                     geometry_json: serde_json::to_string(&page.geometry)
                         .unwrap_or_else(|_| "null".to_owned()),
                     pdf_page,
+                };
+                pages.push(&record)?;
+                reports.push(PageReport {
+                    n: record.number,
+                    blake3: record.blake3,
+                    confidence: (record.confidence * 10.0).round() / 10.0,
+                    dpi: record.dpi,
+                    dpi_assumed: record.dpi_assumed,
+                    origin: record.origin,
+                    flags: page.quality.flags(),
+                    rotated: page.quality.rotated_degrees,
+                    deskewed: page.quality.deskewed_degrees,
+                    pdf_page,
+                    note: page.quality.describe(),
                 });
-                qualities.push(page.quality);
             }
             // Once a page has failed the document will not be recorded: finish OCR of the rest only to
             // report every failure at once.
@@ -702,8 +717,9 @@ fn package(
             words: &[],
             geometry,
         })?;
-        if let Some(first) = pages.first_mut() {
+        if let Some(first) = reports.first_mut() {
             first.pdf_page = Some(1);
+            pages.set_pdf_page(first.n, 1);
         }
     }
     let mut writer = packager.finish()?;
@@ -712,6 +728,6 @@ fn package(
     Ok(Packaged {
         pages,
         objects,
-        qualities,
+        reports,
     })
 }

@@ -37,7 +37,7 @@ const EXACT: &str = "vi_exact";
 /// Exact-spelling matches weigh this much more than folded ones.
 const EXACT_BOOST: f32 = 2.0;
 const WRITER_HEAP: usize = 50_000_000;
-const SYNC_BATCH: i64 = 500;
+const SYNC_BATCH: i64 = 100;
 /// Most hits one search returns.
 pub const MAX_LIMIT: usize = 200;
 
@@ -224,8 +224,9 @@ impl SearchIndex {
                 self.add(&writer, page)?;
             }
             added += pages.len();
+            // A commit per batch keeps the writer's memory to one batch and a long rebuild resumable.
+            self.commit(&mut writer, watermark)?;
         }
-        self.commit(&mut writer, watermark)?;
         Ok(added)
     }
 

@@ -1,11 +1,13 @@
 //! The database port: dossiers, documents, pages and objects. Handlers see [`RepoError`], never
 //! `sqlx::Error`. One backend per file; SQLite is the embedded default.
 
+mod spool;
 mod sqlite;
 
+pub use spool::PageSpool;
 pub use sqlite::Repo;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
 
@@ -22,6 +24,9 @@ pub enum RepoError {
     /// The schema could not be brought up to date.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The page records waiting for the database could not be read back from their work file.
+    #[error("page records work file: {0}")]
+    Spool(#[from] std::io::Error),
 }
 
 /// A dossier as the desk registers it.
@@ -47,7 +52,7 @@ pub struct ObjectRecord {
 }
 
 /// A page to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewPage {
     /// Number in the document, from 1.
     pub number: u32,
@@ -82,7 +87,7 @@ pub struct NewPage {
 }
 
 /// A packaged document to record, with everything it references.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NewDocument {
     /// The dossier, created if new.
     pub dossier: NewDossier,
@@ -90,8 +95,9 @@ pub struct NewDocument {
     pub kind: DocumentKind,
     /// BLAKE3 of the PDF.
     pub blake3: String,
-    /// The pages, in order.
-    pub pages: Vec<NewPage>,
+    /// The pages, in order, waiting in a work file so a long document's text and word boxes are not all
+    /// held in memory.
+    pub pages: PageSpool,
     /// Every object the rows reference (PDF, masters, source files).
     pub objects: Vec<ObjectRecord>,
     /// The document this one replaces (a page rescanned), which leaves search results.

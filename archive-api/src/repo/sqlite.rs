@@ -57,7 +57,7 @@ impl Repo {
 
     /// Records a packaged document, its pages and objects, creating the dossier if it is new, in one
     /// transaction. Recording the same document for the same dossier again changes nothing.
-    pub async fn record_document(&self, document: &NewDocument) -> Result<(), RepoError> {
+    pub async fn record_document(&self, document: &mut NewDocument) -> Result<(), RepoError> {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
         let dossier = &document.dossier;
@@ -130,7 +130,8 @@ impl Repo {
             return Ok(());
         }
         let document_id = inserted.last_insert_rowid();
-        for page in &document.pages {
+        for page in document.pages.read()? {
+            let page = page?;
             sqlx::query(
                 "INSERT INTO pages (document_id, number, blake3, source_blake3, origin, width, height, dpi,
                                     dpi_assumed, confidence, text, words, quality, flags, geometry,

@@ -8,7 +8,7 @@ use axum::routing::put;
 use axum::{Json, Router};
 use scanner_drivers::FileImport;
 
-use super::dossiers::{MAX_UPLOAD_BYTES, spool_parts};
+use super::dossiers::{MAX_UPLOAD_BYTES, drained, spool_parts};
 use super::{ApiError, AppState};
 use crate::archive::IngestReport;
 use crate::codes::ContentHash;
@@ -25,14 +25,22 @@ async fn replace_page(
     Path((hash, number)): Path<(String, String)>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
-    let document = ContentHash::parse(&hash)?;
-    let number: u32 = number.parse().map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-input",
-            format!("the page number must be a whole number from 1, not '{number}'"),
-        )
-    })?;
+    let target = ContentHash::parse(&hash)
+        .map_err(ApiError::from)
+        .and_then(|document| {
+            let number: u32 = number.parse().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-input",
+                    format!("the page number must be a whole number from 1, not '{number}'"),
+                )
+            })?;
+            Ok((document, number))
+        });
+    let (document, number) = match target {
+        Ok(target) => target,
+        Err(refusal) => return Err(drained(refusal, &mut multipart).await),
+    };
     let (spool, files) = spool_parts(&archive, &mut multipart).await?;
     if files.len() != 1 {
         return Err(ApiError::new(

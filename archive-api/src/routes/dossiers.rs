@@ -63,14 +63,7 @@ async fn upload_document(
     })();
     let request = match request {
         Ok(request) => request,
-        Err(refusal) => {
-            // Read the rest of the upload (within the body limit) so the client, still sending, gets the
-            // refusal instead of a reset connection.
-            while let Ok(Some(mut field)) = multipart.next_field().await {
-                while let Ok(Some(_)) = field.chunk().await {}
-            }
-            return Err(refusal);
-        }
+        Err(refusal) => return Err(drained(refusal, &mut multipart).await),
     };
 
     let (spool, files) = spool_parts(&archive, &mut multipart).await?;
@@ -81,6 +74,15 @@ async fn upload_document(
         .await?;
     drop(spool);
     Ok((StatusCode::CREATED, Json(report)))
+}
+
+/// Reads the rest of an upload that is refused (within the body limit), so the client, still sending, gets
+/// the refusal instead of a reset connection; returns the refusal.
+pub(super) async fn drained(refusal: ApiError, multipart: &mut Multipart) -> ApiError {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+    refusal
 }
 
 /// Spools every file part of `multipart` to a work folder as it streams in, so memory holds one chunk, not
