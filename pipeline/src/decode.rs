@@ -46,6 +46,15 @@ pub enum DecodeError {
         /// The decoder's reason.
         source: image::ImageError,
     },
+    /// The file stops before its end: cut off in transfer.
+    #[error(
+        "the {format} file ends before its end marker: it was cut off (a cable pulled or a transfer \
+         interrupted); scan or copy the page again"
+    )]
+    Truncated {
+        /// The format the content claims.
+        format: PageFormat,
+    },
     /// One page of a multi-page TIFF could not be decoded.
     #[error("cannot decode page {page} of the TIFF file: {reason}")]
     TiffPage {
@@ -68,6 +77,12 @@ pub struct Decoded {
 
 /// Decodes `page`, enforcing `limits`.
 pub fn decode(page: &ScannedPage, limits: DecodeLimits) -> Result<Decoded, DecodeError> {
+    if page.format == PageFormat::Jpeg && !jpeg_is_complete(&page.bytes) {
+        // The JPEG decoder fills a cut-off scan with grey and calls it a page; a clerk must rescan it.
+        return Err(DecodeError::Truncated {
+            format: page.format,
+        });
+    }
     let image = if page.format == PageFormat::Tiff && page.frames > 1 {
         decode_tiff_frame(&page.bytes, page.frame, limits)?
     } else {
@@ -83,6 +98,7 @@ pub fn decode(page: &ScannedPage, limits: DecodeLimits) -> Result<Decoded, Decod
             source,
         })?
     };
+    let image = flatten_alpha(image);
     // PNG records pixels per metre as an integer: 300 dpi is stored as 11,811 and reads back as 299.9994.
     let from_file = file_dpi(page)
         .map(|d| (d * 100.0).round() / 100.0)
@@ -93,6 +109,51 @@ pub fn decode(page: &ScannedPage, limits: DecodeLimits) -> Result<Decoded, Decod
         dpi: known.unwrap_or(ASSUMED_DPI),
         dpi_assumed: known.is_none(),
     })
+}
+
+/// Whether a JPEG ends with its end-of-image marker (after any padding scanners add): inside the compressed
+/// data a 0xFF byte is always followed by 0x00 or a restart marker, so a file cut short never ends in one.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(last) = bytes
+        .iter()
+        .rposition(|&b| !matches!(b, 0x00 | b'\r' | b'\n' | b' '))
+    else {
+        return false;
+    };
+    last >= 1 && bytes[last] == 0xD9 && bytes[last - 1] == 0xFF
+}
+
+/// Lays a page with transparency onto white paper: drawing programs export text on a transparent
+/// background whose colour is black, which would otherwise read as a black page.
+fn flatten_alpha(image: DynamicImage) -> DynamicImage {
+    if !image.color().has_alpha() {
+        return image;
+    }
+    let over_white = |value: u8, alpha: u8| {
+        let (v, a) = (u32::from(value), u32::from(alpha));
+        ((v * a + 255 * (255 - a) + 127) / 255) as u8
+    };
+    if image.color().has_color() {
+        let rgba = image.to_rgba8();
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(
+            rgba.width(),
+            rgba.height(),
+            |x, y| {
+                let [r, g, b, a] = rgba.get_pixel(x, y).0;
+                image::Rgb([over_white(r, a), over_white(g, a), over_white(b, a)])
+            },
+        ))
+    } else {
+        let luma_alpha = image.to_luma_alpha8();
+        DynamicImage::ImageLuma8(image::GrayImage::from_fn(
+            luma_alpha.width(),
+            luma_alpha.height(),
+            |x, y| {
+                let [v, a] = luma_alpha.get_pixel(x, y).0;
+                image::Luma([over_white(v, a)])
+            },
+        ))
+    }
 }
 
 fn image_limits(limits: DecodeLimits) -> Limits {

@@ -304,7 +304,8 @@ fn not_an_image(path: &Path) -> String {
 }
 
 /// Counts the pages of a TIFF by walking its directory chain (no pixel data is read), stopping at `limit`.
-/// A TIFF that cannot be walked counts as one page, whose decoding then reports what is wrong.
+/// A TIFF that cannot be walked counts as one page, whose decoding then reports what is wrong; a damaged
+/// directory further on counts as one more page, likewise.
 fn count_tiff_frames(path: &Path, limit: u32) -> u32 {
     let Ok(file) = File::open(path) else { return 1 };
     let Ok(mut decoder) = tiff::decoder::Decoder::new(BufReader::new(file)) else {
@@ -312,10 +313,12 @@ fn count_tiff_frames(path: &Path, limit: u32) -> u32 {
     };
     let mut frames = 1;
     while frames < limit && decoder.more_images() {
+        frames += 1;
+        // A damaged directory still counts as a page: decoding it then names the page and the damage,
+        // rather than the page silently going missing.
         if decoder.next_image().is_err() {
             break;
         }
-        frames += 1;
     }
     frames
 }

@@ -1,0 +1,266 @@
+//! Broken and unusual image files through the real binary: each is either ingested right or refused with a
+//! message that names the file and says why; never a crash, never a half-recorded dossier.
+
+mod common;
+
+use std::path::Path;
+
+use common::{LETTER, Sohoa, write_png};
+use image::{DynamicImage, GrayImage, ImageBuffer, Luma, LumaA, Rgb, Rgba, imageops};
+
+/// What must happen to a file.
+enum Expect {
+    /// Ingested, and the page's text contains this.
+    Read(&'static str),
+    /// Ingested as a page with this flag.
+    Flagged(&'static str),
+    /// Refused: the command fails, names the file and gives a reason containing this.
+    Refused(&'static str),
+}
+
+fn letter() -> GrayImage {
+    common::render_page(LETTER)
+}
+
+fn encode(image: &DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+fn png_of(image: &DynamicImage) -> Vec<u8> {
+    encode(image, image::ImageFormat::Png)
+}
+
+/// A PNG whose header declares `width` x `height` and whose data is a few bytes: a decompression bomb
+/// would do the same with a small, highly compressed stream.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    let mut writer = encoder.write_header().unwrap();
+    // One row of data, then stop: the header is what a limit must catch.
+    let _ = writer.write_image_data(&[]);
+    drop(writer);
+    out
+}
+
+/// A little-endian TIFF whose only page declares `width` x `height`, 8-bit grey, with a tiny strip.
+fn tiff_declaring(width: u32, height: u32) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(b"II*\0");
+    t.extend_from_slice(&8u32.to_le_bytes());
+    let entries: [(u16, u16, u32, u32); 8] = [
+        (256, 4, 1, width),  // ImageWidth
+        (257, 4, 1, height), // ImageLength
+        (258, 3, 1, 8),      // BitsPerSample
+        (259, 3, 1, 1),      // Compression: none
+        (262, 3, 1, 1),      // Photometric: black is zero
+        (273, 4, 1, 200),    // StripOffsets
+        (278, 4, 1, height), // RowsPerStrip
+        (279, 4, 1, 16),     // StripByteCounts
+    ];
+    t.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&kind.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        if kind == 3 {
+            t.extend_from_slice(&(value as u16).to_le_bytes());
+            t.extend_from_slice(&[0, 0]);
+        } else {
+            t.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.resize(216, 0xFF);
+    t
+}
+
+fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
+    let page = letter();
+    let jpeg = encode(
+        &DynamicImage::ImageLuma8(page.clone()),
+        image::ImageFormat::Jpeg,
+    );
+    let png = png_of(&DynamicImage::ImageLuma8(page.clone()));
+    // Black text on a transparent background, as drawing programs export it.
+    let transparent = ImageBuffer::from_fn(page.width(), page.height(), |x, y| {
+        let ink = 255 - page.get_pixel(x, y).0[0];
+        Rgba([0u8, 0, 0, ink])
+    });
+    let grey_alpha = ImageBuffer::from_fn(page.width(), page.height(), |x, y| {
+        LumaA([page.get_pixel(x, y).0[0], 255u8])
+    });
+    let sixteen_bit = ImageBuffer::from_fn(page.width(), page.height(), |x, y| {
+        Luma([u16::from(page.get_pixel(x, y).0[0]) * 257])
+    });
+    let colour = ImageBuffer::from_fn(page.width(), page.height(), |x, y| {
+        let v = page.get_pixel(x, y).0[0];
+        Rgb([v, v, v.saturating_add(10)])
+    });
+    let small = imageops::resize(&page, 8, 8, imageops::FilterType::Triangle);
+    vec![
+        ("empty.png", Vec::new(), Expect::Refused("")),
+        (
+            "letter.jpg",
+            b"To whom it may concern: this is a text file.\n".to_vec(),
+            Expect::Refused(""),
+        ),
+        (
+            "truncated.png",
+            png[..png.len() / 2].to_vec(),
+            Expect::Refused("cannot decode"),
+        ),
+        (
+            "truncated.jpg",
+            jpeg[..jpeg.len() / 3].to_vec(),
+            Expect::Refused("cut off"),
+        ),
+        (
+            "header-only.jpg",
+            jpeg[..200.min(jpeg.len())].to_vec(),
+            Expect::Refused("cut off"),
+        ),
+        (
+            "padded.jpg",
+            [jpeg.as_slice(), b"\0\0\0\r\n"].concat(),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "bomb.png",
+            png_declaring(100_000, 100_000),
+            Expect::Refused("cannot decode"),
+        ),
+        (
+            "poster-2400dpi.png",
+            png_declaring(19_843, 28_066),
+            Expect::Refused("cannot decode"),
+        ),
+        (
+            "huge.tif",
+            tiff_declaring(100_000, 100_000),
+            Expect::Refused("cannot decode"),
+        ),
+        (
+            "transparent.png",
+            png_of(&DynamicImage::ImageRgba8(transparent)),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "grey-alpha.png",
+            png_of(&DynamicImage::ImageLumaA8(grey_alpha)),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "16-bit.png",
+            png_of(&DynamicImage::ImageLuma16(sixteen_bit)),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "colour.tif",
+            encode(&DynamicImage::ImageRgb8(colour), image::ImageFormat::Tiff),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "tiny.png",
+            png_of(&DynamicImage::ImageLuma8(small)),
+            Expect::Flagged("blank"),
+        ),
+    ]
+}
+
+fn ingest(sohoa: &Sohoa, dossier: &str, path: &Path) -> std::process::Output {
+    sohoa.run(&[
+        "ingest",
+        "--json",
+        "--dossier",
+        dossier,
+        "--procedure",
+        "1.001234",
+        "--unit",
+        "000.00.15.H27",
+        path.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn every_broken_or_unusual_file_is_ingested_right_or_refused_with_its_name_and_reason() {
+    let sohoa = Sohoa::new();
+    let mut problems = Vec::new();
+    for (i, (name, bytes, expect)) in cases().into_iter().enumerate() {
+        let path = sohoa.input(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let dossier = format!("000.00.15.H27-231128-{:04}", 200 + i);
+        let output = ingest(&sohoa, &dossier, &path);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("panicked") || output.status.code().is_none() {
+            problems.push(format!("{name}: crashed: {stderr}"));
+            continue;
+        }
+        match expect {
+            Expect::Refused(reason) => {
+                if output.status.success() {
+                    problems.push(format!("{name}: ingested, expected a refusal: {stdout}"));
+                } else if !stderr.contains(name) || !stderr.contains(reason) {
+                    problems.push(format!(
+                        "{name}: refused without naming the file and '{reason}': {stderr}"
+                    ));
+                } else if !sohoa.search(&dossier).is_empty() {
+                    problems.push(format!("{name}: refused, but something was recorded"));
+                }
+            }
+            Expect::Read(words) | Expect::Flagged(words) if !output.status.success() => {
+                problems.push(format!("{name}: refused, expected '{words}': {stderr}"));
+            }
+            Expect::Read(words) => {
+                let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                let pdf = sohoa.get(report["document"].as_str().unwrap(), &format!("{name}.pdf"));
+                let text = common::pdftotext(&pdf)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if !text.contains(words) {
+                    problems.push(format!("{name}: ingested, but '{words}' not read: {text}"));
+                }
+            }
+            Expect::Flagged(flag) => {
+                let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                if !report["pages"][0]["flags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f == flag)
+                {
+                    problems.push(format!("{name}: not flagged {flag}: {stdout}"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn one_corrupt_page_of_a_multi_page_tiff_is_named_and_nothing_is_recorded() {
+    let sohoa = Sohoa::new();
+    let good = letter();
+    let path = sohoa.input("three-pages.tif");
+    common::write_tiff(&[good.clone(), good.clone(), good], &path);
+    // Damage the pixel data of the last page: cut the file short inside it.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - bytes.len() / 6]).unwrap();
+    let output = ingest(&sohoa, "000.00.15.H27-231128-0299", &path);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("three-pages.tif"), "{stderr}");
+    assert!(sohoa.search("tran van binh").is_empty());
+    // The same file, whole, goes in.
+    let whole = sohoa.input("whole.tif");
+    let good = letter();
+    write_png(&good, &sohoa.input("unused.png"));
+    common::write_tiff(&[good.clone(), good], &whole);
+    let report = sohoa.ingest("000.00.15.H27-231128-0299", &[&whole]);
+    assert_eq!(report["pages"].as_array().unwrap().len(), 2);
+}
