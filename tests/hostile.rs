@@ -45,6 +45,26 @@ fn png_declaring(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A real decompression bomb: 15,000 x 15,000 black pixels (225 MB decoded) in about 200 KB of PNG.
+fn png_bomb() -> Vec<u8> {
+    let side = 15_000u32;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let mut encoder = png::Encoder::new(file.reopen().unwrap(), side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder
+        .write_header()
+        .unwrap()
+        .into_stream_writer()
+        .unwrap();
+    let row = vec![0u8; side as usize];
+    for _ in 0..side {
+        std::io::Write::write_all(&mut writer, &row).unwrap();
+    }
+    writer.finish().unwrap();
+    std::fs::read(file.path()).unwrap()
+}
+
 /// A little-endian TIFF whose only page declares `width` x `height`, 8-bit grey, with a tiny strip.
 fn tiff_declaring(width: u32, height: u32) -> Vec<u8> {
     let mut t = Vec::new();
@@ -131,6 +151,11 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
             "bomb.png",
             png_declaring(100_000, 100_000),
             Expect::Refused("cannot decode"),
+        ),
+        (
+            "deflate-bomb.png",
+            png_bomb(),
+            Expect::Refused("pixel limit"),
         ),
         (
             "poster-2400dpi.png",

@@ -19,8 +19,11 @@ const PLAUSIBLE_DPI: std::ops::RangeInclusive<f32> = 50.0..=4800.0;
 /// Bounds on decoding, enforced by the decoders before they allocate.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
-    /// Widest and tallest page accepted, in pixels. Default 16,000 (A3 at 1200 dpi is 14,030 tall).
+    /// Widest and tallest page accepted, in pixels. Default 16,000.
     pub max_side: u32,
+    /// Most pixels in one page. Default 72 million: A3 at 600 dpi (7,016 x 9,921 = 69.6 million) is the
+    /// largest real desk scan; a file declaring more is refused before any pixel is decoded.
+    pub max_pixels: u64,
     /// Most memory one decoded page may take, in bytes. Default 1 GiB.
     pub max_alloc: u64,
 }
@@ -29,6 +32,7 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         Self {
             max_side: 16_000,
+            max_pixels: 72_000_000,
             max_alloc: 1024 * 1024 * 1024,
         }
     }
@@ -45,6 +49,19 @@ pub enum DecodeError {
         format: PageFormat,
         /// The decoder's reason.
         source: image::ImageError,
+    },
+    /// The page declares more pixels than any real scan has.
+    #[error(
+        "the page is {width} x {height} pixels, more than the {limit} million pixel limit (A3 at 600 dpi): \
+         scan it at 600 dpi or less"
+    )]
+    TooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit, in millions of pixels.
+        limit: u64,
     },
     /// The file stops before its end: cut off in transfer.
     #[error(
@@ -91,6 +108,16 @@ pub fn decode(page: &ScannedPage, limits: DecodeLimits) -> Result<Decoded, Decod
             PageFormat::Jpeg => ImageFormat::Jpeg,
             _ => ImageFormat::Tiff,
         };
+        // The header alone says how large the page claims to be: refuse before decoding a pixel.
+        let mut header = ImageReader::with_format(Cursor::new(&page.bytes[..]), format);
+        header.limits(image_limits(limits));
+        let (width, height) = header
+            .into_dimensions()
+            .map_err(|source| DecodeError::Image {
+                format: page.format,
+                source,
+            })?;
+        check_pixels(width, height, limits)?;
         let mut reader = ImageReader::with_format(Cursor::new(&page.bytes[..]), format);
         reader.limits(image_limits(limits));
         reader.decode().map_err(|source| DecodeError::Image {
@@ -154,6 +181,17 @@ fn flatten_alpha(image: DynamicImage) -> DynamicImage {
             },
         ))
     }
+}
+
+fn check_pixels(width: u32, height: u32, limits: DecodeLimits) -> Result<(), DecodeError> {
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(DecodeError::TooLarge {
+            width,
+            height,
+            limit: limits.max_pixels / 1_000_000,
+        });
+    }
+    Ok(())
 }
 
 fn image_limits(limits: DecodeLimits) -> Limits {
@@ -251,6 +289,7 @@ fn decode_tiff_frame(
             limits.max_side
         )));
     }
+    check_pixels(width, height, limits)?;
     let color = decoder.colortype().map_err(|e| fail(e.to_string()))?;
     let data = decoder.read_image().map_err(|e| fail(e.to_string()))?;
     let unsupported = || fail(format!("{color:?} pixels are not supported"));
