@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{LETTER, Sohoa, write_png};
 use image::{DynamicImage, GrayImage, ImageBuffer, Luma, LumaA, Rgb, Rgba, imageops};
 
@@ -195,20 +193,6 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
     ]
 }
 
-fn ingest(sohoa: &Sohoa, dossier: &str, path: &Path) -> std::process::Output {
-    sohoa.run(&[
-        "ingest",
-        "--json",
-        "--dossier",
-        dossier,
-        "--procedure",
-        "1.001234",
-        "--unit",
-        "000.00.15.H27",
-        path.to_str().unwrap(),
-    ])
-}
-
 #[test]
 fn every_broken_or_unusual_file_is_ingested_right_or_refused_with_its_name_and_reason() {
     let sohoa = Sohoa::new();
@@ -217,7 +201,7 @@ fn every_broken_or_unusual_file_is_ingested_right_or_refused_with_its_name_and_r
         let path = sohoa.input(name);
         std::fs::write(&path, &bytes).unwrap();
         let dossier = format!("000.00.15.H27-231128-{:04}", 200 + i);
-        let output = ingest(&sohoa, &dossier, &path);
+        let output = sohoa.ingest_output(&dossier, &[&path]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         if stderr.contains("panicked") || output.status.code().is_none() {
@@ -275,7 +259,7 @@ fn one_corrupt_page_of_a_multi_page_tiff_is_named_and_nothing_is_recorded() {
     // Damage the pixel data of the last page: cut the file short inside it.
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - bytes.len() / 6]).unwrap();
-    let output = ingest(&sohoa, "000.00.15.H27-231128-0299", &path);
+    let output = sohoa.ingest_output("000.00.15.H27-231128-0299", &[&path]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use archive_api::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use archive_api::{Archive, IngestError, IngestRequest, NewDossier};
-use indicatif::{ProgressBar, ProgressStyle};
 use scanner_drivers::FileImport;
 
 #[derive(Debug, clap::Args)]
@@ -58,20 +56,8 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
             }
         );
     }
-    let bar = match scanner_drivers::PageSource::expected_pages(&source) {
-        Some(total) => ProgressBar::new(total as u64).with_style(
-            ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} pages  {elapsed}  {msg}")
-                .expect("the template is valid"),
-        ),
-        None => ProgressBar::new_spinner(),
-    };
-    let progress_bar = bar.clone();
-    let progress = Arc::new(move |p: archive_api::IngestProgress| {
-        progress_bar.set_position(p.done as u64);
-        if p.failed > 0 {
-            progress_bar.set_message(format!("{} failed", p.failed));
-        }
-    });
+    let (bar, progress) =
+        super::page_progress(scanner_drivers::PageSource::expected_pages(&source));
     let result = archive
         .ingest(IngestRequest { dossier, kind }, Box::new(source), progress)
         .await;

@@ -61,6 +61,28 @@ enum Command {
     Bench(bench::Args),
 }
 
+/// A progress bar for pages, and the callback that moves it. The total comes from the source when it knows
+/// it, or from the first report.
+fn page_progress(total: Option<usize>) -> (indicatif::ProgressBar, archive_api::ProgressFn) {
+    let bar = indicatif::ProgressBar::new(total.unwrap_or(0) as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} pages  {elapsed}  {msg}",
+        )
+        .expect("the template is valid"),
+    );
+    let progress_bar = bar.clone();
+    let progress = std::sync::Arc::new(move |p: archive_api::IngestProgress| {
+        if let Some(total) = p.total {
+            progress_bar.set_length(total as u64);
+        }
+        progress_bar.set_position(p.done as u64);
+        if p.failed > 0 {
+            progress_bar.set_message(format!("{} failed", p.failed));
+        }
+    });
+    (bar, progress)
+}
+
 /// Parses the command line, runs the command and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use archive_api::codes::ContentHash;
 use archive_api::{Archive, IngestError};
-use indicatif::{ProgressBar, ProgressStyle};
 use scanner_drivers::FileImport;
 
 #[derive(Debug, clap::Args)]
@@ -27,17 +25,7 @@ pub(super) struct Args {
 pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCode> {
     let document = ContentHash::parse(&args.document)?;
     let source = FileImport::new([&args.file])?;
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} pages  {elapsed}")
-            .expect("the template is valid"),
-    );
-    let progress_bar = bar.clone();
-    let progress = Arc::new(move |p: archive_api::IngestProgress| {
-        if let Some(total) = p.total {
-            progress_bar.set_length(total as u64);
-        }
-        progress_bar.set_position(p.done as u64);
-    });
+    let (bar, progress) = super::page_progress(None);
     let result = archive
         .replace_page(&document, args.page, Box::new(source), progress)
         .await;

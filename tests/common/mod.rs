@@ -156,8 +156,19 @@ impl Sohoa {
         String::from_utf8(output.stdout).unwrap()
     }
 
-    /// `sohoa ingest --json` of `paths` into `dossier`.
+    /// `sohoa ingest --json` of `paths` into `dossier`, which must succeed.
     pub fn ingest(&self, dossier: &str, paths: &[&Path]) -> serde_json::Value {
+        let output = self.ingest_output(dossier, paths);
+        assert!(
+            output.status.success(),
+            "sohoa ingest failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// `sohoa ingest --json` of `paths` into `dossier`, whatever comes of it.
+    pub fn ingest_output(&self, dossier: &str, paths: &[&Path]) -> Output {
         let mut args = vec![
             "ingest",
             "--json",
@@ -170,7 +181,7 @@ impl Sohoa {
         ];
         let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         args.extend(paths.iter().map(String::as_str));
-        serde_json::from_str(&self.ok(&args)).unwrap()
+        self.run(&args)
     }
 
     /// `sohoa get HASH -o <input dir>/NAME`, returning the path written.
