@@ -7,6 +7,8 @@ use archive_api::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use archive_api::{Archive, IngestError, IngestRequest, NewDossier};
 use scanner_drivers::FileImport;
 
+use crate::settings::Settings;
+
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
     /// Dossier code, e.g. 000.00.15.H27-231128-0042.
@@ -29,14 +31,18 @@ pub(super) struct Args {
     paths: Vec<PathBuf>,
 }
 
-pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(
+    archive: &Archive,
+    settings: &Settings,
+    args: Args,
+) -> anyhow::Result<ExitCode> {
     let dossier = NewDossier {
         code: DossierCode::parse(&args.dossier)?,
         procedure: ProcedureCode::parse(&args.procedure)?,
         unit: UnitCode::parse(&args.unit)?,
     };
     let kind: DocumentKind = args.kind.parse()?;
-    let source = FileImport::new(&args.paths)?;
+    let source = FileImport::with_limits(&args.paths, settings.import_limits())?;
     let skipped = source.skipped();
     if !skipped.is_empty() {
         let names: Vec<String> = skipped

@@ -12,24 +12,24 @@ use std::process::ExitCode;
 
 use archive_api::{Archive, ArchiveConfig};
 use clap::{Parser, Subcommand};
-use pipeline::PipelineOptions;
+
+use crate::settings::Settings;
 
 /// sohoa: turn scanned dossiers into a searchable, verifiable digital archive.
 #[derive(Debug, Parser)]
 #[command(name = "sohoa", version, about)]
 pub struct Cli {
-    /// Data directory: database, object store and search index.
-    #[arg(long, global = true, env = "SOHOA_DATA", default_value = "sohoa-data")]
-    data: PathBuf,
+    /// Settings file (TOML; see sohoa.example.toml) [default: ./sohoa.toml when present].
+    #[arg(long, global = true, env = "SOHOA_CONFIG")]
+    config: Option<PathBuf>,
 
-    /// OCR languages (Tesseract codes joined by '+').
-    #[arg(
-        long,
-        global = true,
-        env = "SOHOA_OCR_LANGUAGES",
-        default_value = "vie+eng"
-    )]
-    languages: String,
+    /// Data directory: database, object store and search index [default: sohoa-data].
+    #[arg(long, global = true, env = "SOHOA_DATA")]
+    data: Option<PathBuf>,
+
+    /// OCR languages (Tesseract codes joined by '+') [default: vie+eng].
+    #[arg(long, global = true, env = "SOHOA_OCR_LANGUAGES")]
+    languages: Option<String>,
 
     /// Worker threads for page processing [default: one per core].
     #[arg(long, global = true, env = "SOHOA_THREADS")]
@@ -118,26 +118,34 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut pipeline = PipelineOptions::default();
-    if let Some(threads) = cli.threads {
-        pipeline.threads = threads.max(1);
-        pipeline.window = pipeline.threads * 2;
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    // Flags (and the single-name variables that stand for them) override the settings file.
+    if let Some(data) = &cli.data {
+        settings.data = data.clone();
     }
-    pipeline.ocr.languages = cli.languages.clone();
+    if let Some(languages) = &cli.languages {
+        settings.ocr.languages = languages.clone();
+    }
+    if let Some(threads) = cli.threads {
+        settings.ocr.threads = threads.max(1);
+    }
+    if cli.keep_blank_pages {
+        settings.packaging.keep_blank_pages = true;
+    }
     let config = ArchiveConfig {
-        data_dir: cli.data.clone(),
-        pipeline,
-        keep_blank_pages: cli.keep_blank_pages,
+        data_dir: settings.data.clone(),
+        pipeline: settings.pipeline(),
+        keep_blank_pages: settings.packaging.keep_blank_pages,
     };
     let open = || Archive::open(config.clone());
     match cli.command {
-        Command::Serve(args) => serve::run(open().await?, &cli.data, args).await,
-        Command::Ingest(args) => ingest::run(&open().await?, args).await,
-        Command::ReplacePage(args) => replace::run(&open().await?, args).await,
+        Command::Serve(args) => serve::run(open().await?, &settings, args).await,
+        Command::Ingest(args) => ingest::run(&open().await?, &settings, args).await,
+        Command::ReplacePage(args) => replace::run(&open().await?, &settings, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
         Command::Bench(args) => {
-            let languages = cli.languages.clone();
+            let languages = settings.ocr.languages.clone();
             tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?
         }
         Command::Reindex => {

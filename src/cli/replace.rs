@@ -7,6 +7,8 @@ use archive_api::codes::ContentHash;
 use archive_api::{Archive, IngestError};
 use scanner_drivers::FileImport;
 
+use crate::settings::Settings;
+
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
     /// BLAKE3 of the document (its PDF), as `ingest` printed it.
@@ -22,9 +24,13 @@ pub(super) struct Args {
     file: PathBuf,
 }
 
-pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(
+    archive: &Archive,
+    settings: &Settings,
+    args: Args,
+) -> anyhow::Result<ExitCode> {
     let document = ContentHash::parse(&args.document)?;
-    let source = FileImport::new([&args.file])?;
+    let source = FileImport::with_limits([&args.file], settings.import_limits())?;
     let (bar, progress) = super::page_progress(None);
     let result = archive
         .replace_page(&document, args.page, Box::new(source), progress)

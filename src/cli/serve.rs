@@ -1,23 +1,30 @@
 //! `sohoa serve`: the HTTP service on the data directory.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use archive_api::Archive;
 
+use crate::settings::Settings;
+
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "SOHOA_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "SOHOA_LISTEN")]
+    listen: Option<SocketAddr>,
 }
 
-pub(super) async fn run(archive: Archive, data: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
+pub(super) async fn run(
+    archive: Archive,
+    settings: &Settings,
+    args: Args,
+) -> anyhow::Result<ExitCode> {
+    let listen = args.listen.unwrap_or(settings.server.listen);
+    let data = &settings.data;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr()?;
     let totals = archive.repo().totals().await?;
     // Scripts and tests read the actual address from this line.

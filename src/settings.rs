@@ -1,0 +1,223 @@
+//! Typed settings, layered: defaults in code, then a TOML file, then `SOHOA_SECTION__KEY` environment
+//! variables, then command-line flags (and the single-name variables that stand for them: `SOHOA_DATA`,
+//! `SOHOA_LISTEN`, `SOHOA_THREADS`, `SOHOA_OCR_LANGUAGES`, `SOHOA_KEEP_BLANK_PAGES`).
+//!
+//! `sohoa.example.toml` at the top of the repository lists every key with its variable and default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything an operator can set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Data directory: database, object store, search index, work files. Default `sohoa-data`.
+    pub data: PathBuf,
+    /// The HTTP service.
+    pub server: Server,
+    /// OCR.
+    pub ocr: Ocr,
+    /// Page cleanup and quality flags.
+    pub cleanup: Cleanup,
+    /// What goes into the packaged PDF.
+    pub packaging: Packaging,
+    /// Bounds on input.
+    pub limits: Limits,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+}
+
+/// `[ocr]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ocr {
+    /// Tesseract languages joined by `+`. Default `vie+eng`.
+    pub languages: String,
+    /// Worker threads, each with its own engine; 0 means one per core. Default 0.
+    pub threads: usize,
+    /// Folder of `.traineddata` files; empty means Tesseract's own. Default empty.
+    pub tessdata: PathBuf,
+}
+
+/// `[cleanup]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cleanup {
+    /// Find which way up each page is and turn it. Default true.
+    pub detect_orientation: bool,
+    /// Below this orientation confidence every way up is read and the best kept. Default 2.0.
+    pub orientation_confidence: f32,
+    /// Pages with a mean OCR confidence below this are flagged. Default 60.
+    pub low_confidence: f32,
+    /// Pages scanned under this resolution are flagged. Default 200.
+    pub min_dpi: f32,
+    /// The largest skew straightened, either way, in degrees. Default 12.
+    pub max_skew_degrees: f32,
+}
+
+/// `[packaging]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Packaging {
+    /// Put blank pages into the PDF too. Default false.
+    pub keep_blank_pages: bool,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Most pixels in one page. Default 72,000,000 (A3 at 600 dpi).
+    pub max_pixels: u64,
+    /// Widest or tallest page, in pixels. Default 16,000.
+    pub max_side: u32,
+    /// Largest file read, in bytes. Default 536,870,912 (512 MiB).
+    pub max_file_bytes: u64,
+    /// Most pages in one import. Default 5,000.
+    pub max_pages: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("sohoa-data"),
+            server: Server::default(),
+            ocr: Ocr::default(),
+            cleanup: Cleanup::default(),
+            packaging: Packaging::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for Ocr {
+    fn default() -> Self {
+        Self {
+            languages: pipeline::OcrSettings::default().languages,
+            threads: 0,
+            tessdata: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for Cleanup {
+    fn default() -> Self {
+        let pipeline = pipeline::PipelineOptions::default();
+        let cleanup = pipeline::CleanupSettings::default();
+        Self {
+            detect_orientation: pipeline.detect_orientation,
+            orientation_confidence: pipeline.orientation_confidence,
+            low_confidence: pipeline.low_confidence,
+            min_dpi: cleanup.min_dpi,
+            max_skew_degrees: cleanup.max_skew_degrees,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let decode = pipeline::DecodeLimits::default();
+        let import = scanner_drivers::ImportLimits::default();
+        Self {
+            max_pixels: decode.max_pixels,
+            max_side: decode.max_side,
+            max_file_bytes: import.max_file_bytes,
+            max_pages: import.max_pages,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (or `./sohoa.toml` when there is one and no file is named), then
+    /// `SOHOA_SECTION__KEY` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    anyhow::bail!("the settings file {} does not exist", path.display());
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new("sohoa.toml").is_file() => {
+                figment = figment.merge(Toml::file("sohoa.toml"));
+            }
+            None => {}
+        }
+        // Only sectioned names: the single-name variables belong to the flags they stand for.
+        let env = Env::prefixed("SOHOA_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        figment
+            .merge(env)
+            .extract()
+            .context("invalid settings (file or SOHOA_SECTION__KEY variables)")
+    }
+
+    /// The pipeline options these settings give.
+    pub fn pipeline(&self) -> pipeline::PipelineOptions {
+        let mut options = pipeline::PipelineOptions::default();
+        if self.ocr.threads > 0 {
+            options.threads = self.ocr.threads;
+            options.window = self.ocr.threads * 2;
+        }
+        options.ocr.languages = self.ocr.languages.clone();
+        options.ocr.tessdata =
+            (!self.ocr.tessdata.as_os_str().is_empty()).then(|| self.ocr.tessdata.clone());
+        options.detect_orientation = self.cleanup.detect_orientation;
+        options.orientation_confidence = self.cleanup.orientation_confidence;
+        options.low_confidence = self.cleanup.low_confidence;
+        options.cleanup.min_dpi = self.cleanup.min_dpi;
+        options.cleanup.max_skew_degrees = self.cleanup.max_skew_degrees;
+        options.decode.max_pixels = self.limits.max_pixels;
+        options.decode.max_side = self.limits.max_side;
+        options
+    }
+
+    /// The file-import limits these settings give.
+    pub fn import_limits(&self) -> scanner_drivers::ImportLimits {
+        scanner_drivers::ImportLimits {
+            max_file_bytes: self.limits.max_file_bytes,
+            max_pages: self.limits.max_pages,
+            ..scanner_drivers::ImportLimits::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_settings_file_lists_the_defaults() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/sohoa.example.toml");
+        let from_sample: Settings = Figment::from(Toml::file(sample)).extract().unwrap();
+        assert_eq!(from_sample, Settings::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_not_ignored() {
+        let bad: Result<Settings, _> =
+            Figment::from(Toml::string("[ocr]\nlanguage = \"eng\"\n")).extract();
+        assert!(bad.is_err());
+    }
+}
