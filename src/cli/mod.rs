@@ -57,7 +57,7 @@ enum Command {
     Get(get::Args),
     /// Rebuild the search index from the database.
     Reindex,
-    /// Benchmark ingest beside plain Tesseract over the same pages (run by hand).
+    /// Benchmark ingest beside plain Tesseract and OCRmyPDF over the same pages (run by hand).
     Bench(bench::Args),
 }
 
@@ -87,7 +87,8 @@ fn page_progress(total: Option<usize>) -> (indicatif::ProgressBar, archive_api::
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve(_)) {
-        "info"
+        // tantivy reports every commit at info: an operator's log is not the place.
+        "info,tantivy=warn"
     } else {
         "warn"
     };
