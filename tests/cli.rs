@@ -318,3 +318,26 @@ fn the_index_is_a_view_rebuilt_from_the_database() {
     assert!(sohoa.ok(&["reindex"]).contains("1 pages"));
     assert_eq!(sohoa.search("nguyen thi huong").len(), 1);
 }
+
+#[test]
+fn black_and_white_pages_are_stored_with_group_4_and_read_back() {
+    let sohoa = Sohoa::new();
+    let mut page = render_page(LETTER);
+    for p in page.pixels_mut() {
+        p.0[0] = if p.0[0] < 128 { 0 } else { 255 };
+    }
+    let path = sohoa.input("bilevel.tif");
+    write_tiff(&[page], &path);
+    let report = sohoa.ingest("000.00.15.H27-231128-0077", &[&path]);
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "bilevel.pdf");
+    let list = std::process::Command::new("pdfimages")
+        .arg("-list")
+        .arg(&pdf)
+        .output()
+        .expect("pdfimages runs");
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("ccitt"), "{list}");
+    assert_qpdf_clean(&pdf);
+    let text = pdftotext(&pdf);
+    assert!(text.contains("Trần Văn Bình"), "{text}");
+}

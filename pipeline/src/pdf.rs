@@ -33,7 +33,11 @@ pub enum ImageEncoding {
     Jpeg,
     /// Deflate-compressed 8-bit samples.
     Flate,
-    /// Deflate-compressed 1-bit samples, for pages that are pure black and white.
+    /// CCITT Group 4 (the fax and scanner standard for black and white): pages that are pure black and
+    /// white, typically a quarter the size of deflated bits.
+    CcittGroup4,
+    /// Deflate-compressed 1-bit samples, for pure black-and-white pages too wide for Group 4 (over 65,535
+    /// pixels).
     FlateBilevel,
 }
 
@@ -71,6 +75,15 @@ impl PdfImage {
         if grey {
             let luma = image.to_luma8();
             if luma.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255) {
+                if let (Ok(columns), true) = (u16::try_from(width), height <= u32::from(u16::MAX)) {
+                    return Ok(Self {
+                        width,
+                        height,
+                        color: false,
+                        encoding: ImageEncoding::CcittGroup4,
+                        data: group4(&luma, columns),
+                    });
+                }
                 let row_bytes = width.div_ceil(8) as usize;
                 let mut packed = vec![0u8; row_bytes * height as usize];
                 for (y, row) in luma.rows().enumerate() {
@@ -109,9 +122,10 @@ impl PdfImage {
         let (filter, bits) = match self.encoding {
             ImageEncoding::Jpeg => ("DCTDecode", 8),
             ImageEncoding::Flate => ("FlateDecode", 8),
+            ImageEncoding::CcittGroup4 => ("CCITTFaxDecode", 1),
             ImageEncoding::FlateBilevel => ("FlateDecode", 1),
         };
-        let dict = dictionary! {
+        let mut dict = dictionary! {
             "Type" => "XObject",
             "Subtype" => "Image",
             "Width" => i64::from(self.width),
@@ -120,8 +134,38 @@ impl PdfImage {
             "BitsPerComponent" => bits,
             "Filter" => filter,
         };
+        if self.encoding == ImageEncoding::CcittGroup4 {
+            // K < 0 is Group 4; black pixels decode to 0, black in DeviceGray.
+            dict.set(
+                "DecodeParms",
+                dictionary! {
+                    "K" => -1,
+                    "Columns" => i64::from(self.width),
+                    "Rows" => i64::from(self.height),
+                    "BlackIs1" => false,
+                },
+            );
+        }
         Stream::new(dict, self.data.clone()).with_compression(false)
     }
+}
+
+/// Encodes a black-and-white page (every pixel 0 or 255) with CCITT Group 4.
+fn group4(page: &image::GrayImage, columns: u16) -> Vec<u8> {
+    let mut encoder = fax::encoder::Encoder::new(fax::VecWriter::new());
+    for row in page.rows() {
+        let pels = row.map(|p| {
+            if p.0[0] == 0 {
+                fax::Color::Black
+            } else {
+                fax::Color::White
+            }
+        });
+        // Writing to memory cannot fail.
+        let Ok(()) = encoder.encode_line(pels, columns);
+    }
+    let Ok(writer) = encoder.finish();
+    writer.finish()
 }
 
 fn deflate(data: &[u8]) -> io::Result<Vec<u8>> {
@@ -707,18 +751,26 @@ mod tests {
     }
 
     #[test]
-    fn pure_black_and_white_pages_are_stored_with_one_bit() {
-        let mut page = image::GrayImage::from_pixel(16, 2, image::Luma([255]));
-        page.put_pixel(0, 0, image::Luma([0]));
-        let image = PdfImage::lossless(&DynamicImage::ImageLuma8(page)).unwrap();
-        assert_eq!(image.encoding, ImageEncoding::FlateBilevel);
-        let mut raw = Vec::new();
-        std::io::Read::read_to_end(
-            &mut flate2::read::ZlibDecoder::new(&image.data[..]),
-            &mut raw,
-        )
-        .unwrap();
-        assert_eq!(raw, [0x7F, 0xFF, 0xFF, 0xFF]);
+    fn pure_black_and_white_pages_are_stored_with_group_4_and_decode_to_the_same_pixels() {
+        let mut page = image::GrayImage::from_pixel(37, 20, image::Luma([255]));
+        for (x, y) in [(0, 0), (36, 0), (5, 7), (6, 7), (7, 7), (20, 19)] {
+            page.put_pixel(x, y, image::Luma([0]));
+        }
+        let image = PdfImage::lossless(&DynamicImage::ImageLuma8(page.clone())).unwrap();
+        assert_eq!(image.encoding, ImageEncoding::CcittGroup4);
+        let mut lines = Vec::new();
+        fax::decoder::decode_g4(image.data.iter().copied(), 37, Some(20), |transitions| {
+            let row: Vec<u8> = fax::decoder::pels(transitions, 37)
+                .map(|c| if c == fax::Color::Black { 0 } else { 255 })
+                .collect();
+            lines.push(row);
+        })
+        .expect("a valid Group 4 stream");
+        assert_eq!(lines.concat(), page.into_raw());
+        let stream = image.stream();
+        let parms = stream.dict.get(b"DecodeParms").unwrap().as_dict().unwrap();
+        assert_eq!(parms.get(b"K").unwrap().as_i64().unwrap(), -1);
+        assert_eq!(parms.get(b"Columns").unwrap().as_i64().unwrap(), 37);
     }
 
     #[test]
