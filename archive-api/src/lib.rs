@@ -25,6 +25,7 @@
 mod archive;
 mod blobs;
 pub mod codes;
+pub mod copies;
 mod index;
 mod repo;
 pub mod routes;
@@ -36,7 +37,7 @@ pub use archive::{
 };
 pub use blobs::{BlobError, BlobStore};
 pub use index::{IndexError, SearchHit, SearchIndex, SearchQuery};
-pub use repo::{NewDossier, Repo, RepoError, Totals};
+pub use repo::{CopyRecord, NewDossier, Repo, RepoError, Totals};
 
 use std::future::Future;
 use std::sync::Arc;

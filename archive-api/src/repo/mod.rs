@@ -155,6 +155,25 @@ pub struct IndexedPage {
     pub text: String,
 }
 
+/// A certified copy as recorded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CopyRecord {
+    /// BLAKE3 of the certified copy's PDF.
+    pub blake3: String,
+    /// BLAKE3 of the archived document it certifies.
+    pub document: String,
+    /// The certifying unit's code.
+    pub unit: String,
+    /// SHA-256 of the signer's certificate.
+    pub certificate: String,
+    /// The certificate's subject.
+    pub subject: String,
+    /// Whether it was signed with the development certificate (no legal value).
+    pub development: bool,
+    /// Signing time, RFC 3339 in Vietnam time.
+    pub signed_at: String,
+}
+
 /// Counts of what the archive holds.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Totals {

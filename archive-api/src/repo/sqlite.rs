@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{IndexedPage, NewDocument, NewDossier, RepoError, StoredDocument, StoredPage, Totals};
+use super::{CopyRecord, IndexedPage, ObjectRecord, NewDocument, NewDossier, RepoError, StoredDocument, StoredPage, Totals};
 use crate::time::now_rfc3339;
 
 /// The archive's database.
@@ -227,6 +227,96 @@ impl Repo {
         )
     }
 
+    /// The certified copy with this hash, if it is one.
+    pub async fn copy(&self, blake3: &str) -> Result<Option<CopyRecord>, RepoError> {
+        let row = sqlx::query(&format!("{COPY_COLUMNS} WHERE blake3 = ?"))
+            .bind(blake3)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| copy_record(&r)))
+    }
+
+    /// The newest copy of `document` signed with the certificate whose SHA-256 is `certificate`.
+    pub async fn copy_of(
+        &self,
+        document: &str,
+        certificate: &str,
+    ) -> Result<Option<CopyRecord>, RepoError> {
+        let row = sqlx::query(&format!(
+            "{COPY_COLUMNS} WHERE document = ? AND certificate = ? ORDER BY signed_at DESC LIMIT 1"
+        ))
+        .bind(document)
+        .bind(certificate)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| copy_record(&r)))
+    }
+
+    /// Records a new copy (its object already stored) in one transaction.
+    pub async fn record_copy(
+        &self,
+        copy: &CopyRecord,
+        object: &ObjectRecord,
+    ) -> Result<(), RepoError> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO objects (blake3, size, media_type, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (blake3) DO NOTHING",
+        )
+        .bind(&object.blake3)
+        .bind(i64::try_from(object.size).unwrap_or(i64::MAX))
+        .bind(&object.media_type)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
+                                 signed_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (blake3) DO NOTHING",
+        )
+        .bind(&copy.blake3)
+        .bind(&copy.document)
+        .bind(&copy.unit)
+        .bind(&copy.certificate)
+        .bind(&copy.subject)
+        .bind(copy.development)
+        .bind(&copy.signed_at)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that `copy` was given to `issued_to`.
+    pub async fn record_copy_issue(
+        &self,
+        copy: &CopyRecord,
+        issued_to: &str,
+    ) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO copy_issues (copy, document, issued_to, issued_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&copy.blake3)
+        .bind(&copy.document)
+        .bind(issued_to)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many times copies of `document` were issued.
+    pub async fn copy_issue_count(&self, document: &str) -> Result<i64, RepoError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM copy_issues WHERE document = ?")
+                .bind(document)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// The highest page id, 0 when there are no pages.
     pub async fn latest_page_id(&self) -> Result<i64, RepoError> {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM pages")
@@ -274,5 +364,20 @@ impl Repo {
             documents: row.get(1),
             pages: row.get(2),
         })
+    }
+}
+
+const COPY_COLUMNS: &str = "SELECT blake3, document, unit_code, certificate, subject, development, signed_at \
+                            FROM copies";
+
+fn copy_record(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
+    CopyRecord {
+        blake3: row.get(0),
+        document: row.get(1),
+        unit: row.get(2),
+        certificate: row.get(3),
+        subject: row.get(4),
+        development: row.get(5),
+        signed_at: row.get(6),
     }
 }
