@@ -28,6 +28,21 @@ pub struct Settings {
     pub packaging: Packaging,
     /// Bounds on input.
     pub limits: Limits,
+    /// Units, by code: the name on certified copies and the certificate they are signed with. A unit not
+    /// listed signs with the archive's development certificate (no legal value). Default none.
+    pub units: std::collections::BTreeMap<String, Unit>,
+}
+
+/// `[units."000.00.15.H27"]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Unit {
+    /// The unit's name on the certification line (`UBND xã Tân Phú`).
+    pub name: String,
+    /// PEM file: the unit's signing certificate, then its issuers.
+    pub certificate: PathBuf,
+    /// PEM file: the certificate's private key (PKCS#8, SEC 1 or PKCS#1; P-256 or RSA).
+    pub key: PathBuf,
 }
 
 /// `[server]`
@@ -97,6 +112,7 @@ impl Default for Settings {
             cleanup: Cleanup::default(),
             packaging: Packaging::default(),
             limits: Limits::default(),
+            units: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -191,6 +207,35 @@ impl Settings {
         options.decode.max_pixels = self.limits.max_pixels;
         options.decode.max_side = self.limits.max_side;
         options
+    }
+
+    /// The units' certificates for certified copies. A unit with a name but no certificate signs with the
+    /// development certificate and keeps its name.
+    pub fn unit_certificates(
+        &self,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, archive_api::copies::UnitCertificate>>
+    {
+        let mut units = std::collections::BTreeMap::new();
+        for (code, unit) in &self.units {
+            archive_api::codes::UnitCode::parse(code)
+                .with_context(|| format!("[units.\"{code}\"] in the settings"))?;
+            let has_certificate = !unit.certificate.as_os_str().is_empty();
+            let has_key = !unit.key.as_os_str().is_empty();
+            if has_certificate != has_key {
+                anyhow::bail!(
+                    "[units.\"{code}\"] in the settings: give both `certificate` and `key`, or neither"
+                );
+            }
+            units.insert(
+                code.clone(),
+                archive_api::copies::UnitCertificate {
+                    name: unit.name.clone(),
+                    certificate: unit.certificate.clone(),
+                    key: unit.key.clone(),
+                },
+            );
+        }
+        Ok(units)
     }
 
     /// The file-import limits these settings give.

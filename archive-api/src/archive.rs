@@ -30,6 +30,9 @@ pub struct ArchiveConfig {
     pub pipeline: PipelineOptions,
     /// Whether blank pages go into the packaged PDF. Default no: they are flagged and their masters kept.
     pub keep_blank_pages: bool,
+    /// Units' names and signing certificates for certified copies, by unit code. A unit not listed signs
+    /// with the development certificate in `certs/`.
+    pub units: std::collections::BTreeMap<String, crate::copies::UnitCertificate>,
 }
 
 impl ArchiveConfig {
@@ -39,6 +42,7 @@ impl ArchiveConfig {
             data_dir: data_dir.into(),
             pipeline: PipelineOptions::default(),
             keep_blank_pages: false,
+            units: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -214,6 +218,7 @@ pub struct Archive {
     index: SearchIndex,
     pipeline: OnceCell<Arc<Pipeline>>,
     tmp_dir: PathBuf,
+    certifier: crate::copies::Certifier,
 }
 
 impl Archive {
@@ -229,7 +234,9 @@ impl Archive {
         let repo = Repo::open_sqlite(&dir.join("sohoa.db")).await?;
         let blobs = BlobStore::local(&dir.join("objects"))?;
         let index = SearchIndex::open(&dir.join("index"))?;
+        let certifier = crate::copies::Certifier::new(dir.join("certs"), config.units.clone());
         Ok(Self {
+            certifier,
             config,
             repo,
             blobs,
@@ -247,6 +254,16 @@ impl Archive {
     /// The search index.
     pub fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// The object store.
+    pub(crate) fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Who signs certified copies.
+    pub(crate) fn certifier(&self) -> &crate::copies::Certifier {
+        &self.certifier
     }
 
     /// The folder for work files, inside the data directory so renames stay on one file system.

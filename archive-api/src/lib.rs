@@ -65,6 +65,7 @@ pub async fn serve(
         })
     };
     let app = routes::router(archive).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -19,22 +19,35 @@ pub(super) struct Args {
 pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCode> {
     let hash = ContentHash::parse(&args.hash)?;
     let (bytes, media_type) = archive.object(&hash).await?;
-    match &args.output {
+    let written = write_output(args.output.as_deref(), &bytes, &media_type)?;
+    if let Some(path) = written {
+        eprintln!(
+            "{} ({media_type}, {} bytes, hash verified) written to {}",
+            hash,
+            bytes.len(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to `path` (beside it first, then renamed, so a failure never leaves half a file under its
+/// name) or, without a path, to standard output unless that is a terminal. Returns the path written.
+pub(super) fn write_output<'a>(
+    path: Option<&'a std::path::Path>,
+    bytes: &[u8],
+    media_type: &str,
+) -> anyhow::Result<Option<&'a std::path::Path>> {
+    match path {
         Some(path) => {
-            // Write beside the target and rename, so a failure never leaves half a file under its name.
             let dir = path
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(std::path::Path::new("."));
             let mut file = tempfile::NamedTempFile::new_in(dir)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.persist(path)?;
-            eprintln!(
-                "{} ({media_type}, {} bytes, hash verified) written to {}",
-                hash,
-                bytes.len(),
-                path.display()
-            );
+            Ok(Some(path))
         }
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -43,9 +56,9 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
                     "refusing to write {media_type} to the terminal; use -o FILE or redirect the output"
                 );
             }
-            stdout.write_all(&bytes)?;
+            stdout.write_all(bytes)?;
             stdout.flush()?;
+            Ok(None)
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod bench;
+mod copy;
 mod get;
 mod ingest;
 mod replace;
@@ -55,6 +56,10 @@ enum Command {
     Search(search::Args),
     /// Fetch a stored document or page by its BLAKE3 hash, verified.
     Get(get::Args),
+    /// Issue a certified copy (SAO Y, signed by the document's unit) of an archived document by its hash.
+    Copy(copy::CopyArgs),
+    /// Check that a PDF is an intact certified copy issued by this archive.
+    Verify(copy::VerifyArgs),
     /// Rebuild the search index from the database.
     Reindex,
     /// Benchmark ingest beside plain Tesseract and OCRmyPDF over the same pages (run by hand).
@@ -137,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         data_dir: settings.data.clone(),
         pipeline: settings.pipeline(),
         keep_blank_pages: settings.packaging.keep_blank_pages,
+        units: settings.unit_certificates()?,
     };
     let open = || Archive::open(config.clone());
     match cli.command {
@@ -145,6 +151,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ReplacePage(args) => replace::run(&open().await?, &settings, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
+        Command::Copy(args) => copy::run_copy(&open().await?, args).await,
+        Command::Verify(args) => copy::run_verify(&open().await?, args).await,
         Command::Bench(args) => {
             let languages = settings.ocr.languages.clone();
             tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?

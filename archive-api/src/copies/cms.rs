@@ -27,7 +27,11 @@ const SHA256_WITH_RSA: der::oid::ObjectIdentifier =
     const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
 
 /// Signs `digest` (SHA-256 of the signed bytes) at `at`; returns the DER of the CMS `ContentInfo`.
-pub(crate) fn sign(signer: &Signer, digest: &[u8; 32], at: OffsetDateTime) -> Result<Vec<u8>, String> {
+pub(crate) fn sign(
+    signer: &Signer,
+    digest: &[u8; 32],
+    at: OffsetDateTime,
+) -> Result<Vec<u8>, String> {
     let content = EncapsulatedContentInfo {
         econtent_type: ID_DATA,
         econtent: None,
@@ -43,7 +47,9 @@ pub(crate) fn sign(signer: &Signer, digest: &[u8; 32], at: OffsetDateTime) -> Re
     };
     let signing_time = signing_time_attribute(at)?;
     let mut builder = SignedDataBuilder::new(&content);
-    builder.add_digest_algorithm(sha256.clone()).map_err(|e| e.to_string())?;
+    builder
+        .add_digest_algorithm(sha256.clone())
+        .map_err(|e| e.to_string())?;
     for certificate in &signer.chain {
         builder
             .add_certificate(CertificateChoices::Certificate(certificate.clone()))
@@ -53,15 +59,18 @@ pub(crate) fn sign(signer: &Signer, digest: &[u8; 32], at: OffsetDateTime) -> Re
         SigningKey::P256(key) => {
             let mut info = SignerInfoBuilder::new(key, sid, sha256, &content, Some(digest))
                 .map_err(|e| e.to_string())?;
-            info.add_signed_attribute(signing_time).map_err(|e| e.to_string())?;
+            info.add_signed_attribute(signing_time)
+                .map_err(|e| e.to_string())?;
             builder
                 .add_signer_info::<_, p256::ecdsa::DerSignature>(info)
                 .map_err(|e| e.to_string())?;
         }
         SigningKey::Rsa(key) => {
+            let key: &rsa::pkcs1v15::SigningKey<Sha256> = key;
             let mut info = SignerInfoBuilder::new(key, sid, sha256, &content, Some(digest))
                 .map_err(|e| e.to_string())?;
-            info.add_signed_attribute(signing_time).map_err(|e| e.to_string())?;
+            info.add_signed_attribute(signing_time)
+                .map_err(|e| e.to_string())?;
             builder
                 .add_signer_info::<_, rsa::pkcs1v15::Signature>(info)
                 .map_err(|e| e.to_string())?;
@@ -125,18 +134,16 @@ pub(crate) fn verify(der: &[u8], digest: &[u8; 32]) -> Result<Signed, String> {
         .signed_attrs
         .as_ref()
         .ok_or("the signature has no signed attributes")?;
-    let signed_digest = attribute(attributes, ID_MESSAGE_DIGEST)
-        .ok_or("the signature has no message digest")?;
+    let signed_digest =
+        attribute(attributes, ID_MESSAGE_DIGEST).ok_or("the signature has no message digest")?;
     let expected = create_message_digest_attribute(digest).map_err(|e| e.to_string())?;
     if Some(signed_digest) != expected.values.iter().next() {
         return Err("the document's bytes are not the bytes that were signed".into());
     }
     let signing_time = attribute(attributes, ID_SIGNING_TIME).and_then(|value| {
         let time = x509_cert::time::Time::from_der(&value.to_der().ok()?).ok()?;
-        OffsetDateTime::from_unix_timestamp(
-            i64::try_from(time.to_unix_duration().as_secs()).ok()?,
-        )
-        .ok()
+        OffsetDateTime::from_unix_timestamp(i64::try_from(time.to_unix_duration().as_secs()).ok()?)
+            .ok()
     });
 
     let SignerIdentifier::IssuerAndSerialNumber(sid) = &signer_info.sid else {
@@ -194,10 +201,7 @@ pub(crate) fn verify(der: &[u8], digest: &[u8; 32]) -> Result<Signed, String> {
     })
 }
 
-fn attribute(
-    attributes: &SetOfVec<Attribute>,
-    oid: der::oid::ObjectIdentifier,
-) -> Option<&Any> {
+fn attribute(attributes: &SetOfVec<Attribute>, oid: der::oid::ObjectIdentifier) -> Option<&Any> {
     attributes
         .iter()
         .find(|a| a.oid == oid)

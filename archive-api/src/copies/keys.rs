@@ -78,14 +78,14 @@ pub(crate) enum SigningKey {
     /// ECDSA on P-256 with SHA-256.
     P256(p256::ecdsa::SigningKey),
     /// RSA PKCS#1 v1.5 with SHA-256.
-    Rsa(rsa::pkcs1v15::SigningKey<Sha256>),
+    Rsa(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
 }
 
 impl SigningKey {
     fn public_key_der(&self) -> Result<Vec<u8>, spki::Error> {
         match self {
             Self::P256(key) => Ok(key.verifying_key().to_public_key_der()?.into_vec()),
-            Self::Rsa(key) => Ok(rsa::RsaPublicKey::from(key.as_ref())
+            Self::Rsa(key) => Ok(rsa::RsaPublicKey::from(key.as_ref().as_ref())
                 .to_public_key_der()?
                 .into_vec()),
         }
@@ -115,8 +115,9 @@ impl Signer {
     /// Loads a unit's certificate chain and key, and checks that they belong together.
     pub fn load(certificate: &Path, key: &Path) -> Result<Self, KeyError> {
         let pem = std::fs::read_to_string(certificate).map_err(|e| KeyError::io(certificate, e))?;
-        let chain = Certificate::load_pem_chain(pem.as_bytes())
-            .map_err(|e| KeyError::invalid(certificate, format!("not a PEM certificate chain: {e}")))?;
+        let chain = Certificate::load_pem_chain(pem.as_bytes()).map_err(|e| {
+            KeyError::invalid(certificate, format!("not a PEM certificate chain: {e}"))
+        })?;
         if chain.is_empty() {
             return Err(KeyError::invalid(certificate, "holds no certificate"));
         }
@@ -215,12 +216,19 @@ fn parse_key(pem: &str) -> Result<SigningKey, String> {
         return Ok(SigningKey::P256(key.into()));
     }
     if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
-        return Ok(SigningKey::Rsa(rsa::pkcs1v15::SigningKey::new(key)));
+        return Ok(SigningKey::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(
+            key,
+        ))));
     }
     if let Ok(key) = rsa::RsaPrivateKey::from_pkcs1_pem(pem) {
-        return Ok(SigningKey::Rsa(rsa::pkcs1v15::SigningKey::new(key)));
+        return Ok(SigningKey::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(
+            key,
+        ))));
     }
-    Err("not an unencrypted PEM private key for P-256 ECDSA or RSA (PKCS#8, SEC 1 or PKCS#1)".into())
+    Err(
+        "not an unencrypted PEM private key for P-256 ECDSA or RSA (PKCS#8, SEC 1 or PKCS#1)"
+            .into(),
+    )
 }
 
 fn make_development_certificate(
@@ -231,8 +239,9 @@ fn make_development_certificate(
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
     serial[0] &= 0x7f; // a positive INTEGER
     let validity = Validity::from_now(Duration::from_secs(10 * 365 * 24 * 3600))?;
-    let public_key =
-        spki::SubjectPublicKeyInfoOwned::from_der(key.verifying_key().to_public_key_der()?.as_bytes())?;
+    let public_key = spki::SubjectPublicKeyInfoOwned::from_der(
+        key.verifying_key().to_public_key_der()?.as_bytes(),
+    )?;
     let builder = CertificateBuilder::new(
         Profile::Root,
         SerialNumber::new(&serial)?,
@@ -275,7 +284,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let made = Signer::development(dir.path()).unwrap();
         assert!(made.development);
-        assert!(made.subject().contains("NOT FOR LEGAL USE"), "{}", made.subject());
+        assert!(
+            made.subject().contains("NOT FOR LEGAL USE"),
+            "{}",
+            made.subject()
+        );
         let again = Signer::development(dir.path()).unwrap();
         assert_eq!(made.fingerprint(), again.fingerprint());
     }
@@ -291,6 +304,10 @@ mod tests {
             &two.path().join("development-key.pem"),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("is not the key of the certificate"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is not the key of the certificate"),
+            "{err}"
+        );
     }
 }

@@ -11,6 +11,7 @@
 mod cms;
 mod keys;
 mod pdf;
+mod service;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 pub use keys::{DEVELOPMENT_NAME, KeyError, Signer, UnitCertificate};
+pub use service::{CopyError, IssuedCopy, Verification};
 
 use crate::time::VIETNAM;
 
@@ -34,8 +36,8 @@ pub struct Certifier {
 }
 
 impl Certifier {
-    /// Units sign with their configured certificate; the others with the development certificate kept
-    /// (and made on first use) in `certs_dir`.
+    /// Units sign with their configured certificate; the others (and those configured with a name only)
+    /// with the development certificate kept (and made on first use) in `certs_dir`.
     pub fn new(certs_dir: PathBuf, units: BTreeMap<String, UnitCertificate>) -> Self {
         Self {
             certs_dir,
@@ -54,26 +56,20 @@ impl Certifier {
 
     /// The signer for `unit`, loaded once.
     pub fn signer(&self, unit: &str) -> Result<Signer, KeyError> {
-        let key = if self.units.contains_key(unit) {
-            unit
-        } else {
-            ""
-        };
+        let configured = self
+            .units
+            .get(unit)
+            .filter(|u| !u.certificate.as_os_str().is_empty());
+        let key = if configured.is_some() { unit } else { "" };
         if let Some(signer) = self.lock().get(key) {
             return Ok(signer.clone());
         }
-        let signer = match self.units.get(unit) {
+        let signer = match configured {
             Some(configured) => Signer::load(&configured.certificate, &configured.key)?,
             None => Signer::development(&self.certs_dir)?,
         };
         self.lock().insert(key.to_owned(), signer.clone());
         Ok(signer)
-    }
-
-    /// Whether `fingerprint` is the certificate of a configured unit or the development certificate.
-    pub fn knows(&self, fingerprint: &str) -> bool {
-        let known = self.lock();
-        known.values().any(|s| s.fingerprint() == fingerprint)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Signer>> {
@@ -186,14 +182,14 @@ pub fn check_signature(pdf: &[u8]) -> SignatureCheck {
         problem: None,
         signer: Some(signed.certificate.tbs_certificate.subject.to_string()),
         certificate: Some(keys::fingerprint(&signed.certificate)),
-        signed_at: signed
-            .signing_time
-            .map(|t| rfc3339(t.to_offset(VIETNAM))),
+        signed_at: signed.signing_time.map(|t| rfc3339(t.to_offset(VIETNAM))),
     };
     if !found.covers_whole_file {
         check.intact = false;
-        check.problem =
-            Some("the file was changed after it was signed: the signature does not cover all of it".into());
+        check.problem = Some(
+            "the file was changed after it was signed: the signature does not cover all of it"
+                .into(),
+        );
     }
     check
 }
@@ -208,8 +204,8 @@ mod tests {
     use super::*;
 
     fn sample_pdf() -> Vec<u8> {
-        let image = pipeline::pdf::PdfImage::lossless(&image::DynamicImage::new_luma8(200, 280))
-            .unwrap();
+        let image =
+            pipeline::pdf::PdfImage::lossless(&image::DynamicImage::new_luma8(200, 280)).unwrap();
         let geometry = pipeline::geometry::PageGeometry::identity(200, 280);
         let mut packager =
             pipeline::pdf::PdfPackager::new(Vec::new(), pipeline::pdf::DocumentInfo::default())
@@ -231,29 +227,48 @@ mod tests {
         let signer = Signer::development(dir.path()).unwrap();
         let original = sample_pdf();
         let copy = certify(&original, "000.00.15.H27", Some("UBND xã Tân Phú"), &signer).unwrap();
-        assert!(copy.bytes.starts_with(&original), "an incremental update keeps the original bytes");
+        assert!(
+            copy.bytes.starts_with(&original),
+            "an incremental update keeps the original bytes"
+        );
         let check = check_signature(&copy.bytes);
         assert!(check.intact, "{check:?}");
-        assert_eq!(check.certificate.as_deref(), Some(signer.fingerprint().as_str()));
+        assert_eq!(
+            check.certificate.as_deref(),
+            Some(signer.fingerprint().as_str())
+        );
 
         // One byte changed in the original part, in the update, and one byte appended.
-        for at in [original.len() / 2, original.len() + 40, copy.bytes.len() - 10] {
+        for at in [
+            original.len() / 2,
+            original.len() + 40,
+            copy.bytes.len() - 10,
+        ] {
             let mut tampered = copy.bytes.clone();
             tampered[at] ^= 0x01;
             let check = check_signature(&tampered);
-            assert!(!check.intact, "byte {at} changed but the copy still checks: {check:?}");
+            assert!(
+                !check.intact,
+                "byte {at} changed but the copy still checks: {check:?}"
+            );
         }
         let mut longer = copy.bytes.clone();
         longer.extend_from_slice(b"%");
         let check = check_signature(&longer);
         assert!(!check.intact);
-        assert!(check.problem.unwrap().contains("changed after"), "appended bytes are named");
+        assert!(
+            check.problem.unwrap().contains("changed after"),
+            "appended bytes are named"
+        );
     }
 
     #[test]
     fn a_pdf_without_signature_or_not_a_pdf_is_told_so() {
         let check = check_signature(&sample_pdf());
-        assert_eq!(check.problem.as_deref(), Some("the PDF carries no signature"));
+        assert_eq!(
+            check.problem.as_deref(),
+            Some("the PDF carries no signature")
+        );
         let check = check_signature(b"GIF89a not a pdf");
         assert!(check.problem.unwrap().contains("not a readable PDF"));
     }

@@ -167,7 +167,10 @@ pub(crate) fn prepare(
     page.set("Annots", annots);
     update.set(page_id, Object::Dictionary(page));
 
-    let mut catalog = doc.get_dictionary(root_id).map_err(|e| unreadable(&e))?.clone();
+    let mut catalog = doc
+        .get_dictionary(root_id)
+        .map_err(|e| unreadable(&e))?
+        .clone();
     let mut form = catalog
         .get(b"AcroForm")
         .ok()
@@ -196,7 +199,7 @@ pub(crate) fn prepare(
     let mut offsets: BTreeMap<u32, usize> = BTreeMap::new();
     for (id, object) in &update.objects {
         offsets.insert(id.0, out.len());
-        write!(out, "{} {} obj\n", id.0, id.1).map_err(|e| unreadable(&e))?;
+        writeln!(out, "{} {} obj", id.0, id.1).map_err(|e| unreadable(&e))?;
         Writer::write_object(&mut out, object).map_err(|e| unreadable(&e))?;
         out.extend_from_slice(b"\nendobj\n");
     }
@@ -213,9 +216,9 @@ pub(crate) fn prepare(
         while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
             j += 1;
         }
-        write!(out, "{} {}\n", ids[i], j - i + 1).map_err(|e| unreadable(&e))?;
+        writeln!(out, "{} {}", ids[i], j - i + 1).map_err(|e| unreadable(&e))?;
         for id in &ids[i..=j] {
-            write!(out, "{:010} 00000 n \n", offsets[id]).map_err(|e| unreadable(&e))?;
+            writeln!(out, "{:010} 00000 n ", offsets[id]).map_err(|e| unreadable(&e))?;
         }
         i = j + 1;
     }
@@ -307,7 +310,11 @@ fn media_box(doc: &lopdf::Document, page: &Dictionary) -> Option<[f32; 4]> {
         .as_array()
         .ok()?
         .iter()
-        .filter_map(|o| o.as_float().ok().or_else(|| o.as_i64().ok().map(|i| i as f32)))
+        .filter_map(|o| {
+            o.as_float()
+                .ok()
+                .or_else(|| o.as_i64().ok().map(|i| i as f32))
+        })
         .collect();
     <[f32; 4]>::try_from(values).ok()
 }
@@ -358,7 +365,9 @@ impl Stamp {
     fn layout(lines: &[String], media_box: [f32; 4]) -> Self {
         // The font is compiled in and known to parse.
         let face = ttf_parser::Face::parse(STAMP_FONT, 0).ok();
-        let face_units = face.as_ref().map_or(2048.0, |f| f32::from(f.units_per_em()));
+        let face_units = face
+            .as_ref()
+            .map_or(2048.0, |f| f32::from(f.units_per_em()));
         let mut glyphs = BTreeMap::new();
         let mut runs = Vec::new();
         let mut widest: f32 = 0.0;
@@ -502,8 +511,11 @@ impl Stamp {
             "CIDToGIDMap" => "Identity",
         }));
         let to_unicode_id = update.add(Object::Stream(
-            Stream::new(dictionary! { "Filter" => "FlateDecode" }, deflate(cmap.as_bytes()))
-                .with_compression(false),
+            Stream::new(
+                dictionary! { "Filter" => "FlateDecode" },
+                deflate(cmap.as_bytes()),
+            )
+            .with_compression(false),
         ));
         update.add(Object::Dictionary(dictionary! {
             "Type" => "Font",
@@ -541,11 +553,14 @@ pub(crate) fn find_signature(pdf: &[u8]) -> Result<FoundSignature, String> {
     let mut found: Option<(Vec<i64>, Vec<u8>)> = None;
     for object in doc.objects.values() {
         let Ok(dict) = object.as_dict() else { continue };
-        let (Ok(range), Ok(Object::String(contents, _))) = (dict.get(b"ByteRange"), dict.get(b"Contents"))
+        let (Ok(range), Ok(Object::String(contents, _))) =
+            (dict.get(b"ByteRange"), dict.get(b"Contents"))
         else {
             continue;
         };
-        let Ok(range) = range.as_array() else { continue };
+        let Ok(range) = range.as_array() else {
+            continue;
+        };
         let range: Vec<i64> = range.iter().filter_map(|o| o.as_i64().ok()).collect();
         // The signature covering the most of the file is the last one.
         let reach = range.get(2).zip(range.get(3)).map(|(a, b)| a + b);
@@ -557,7 +572,8 @@ pub(crate) fn find_signature(pdf: &[u8]) -> Result<FoundSignature, String> {
         }
     }
     let (range, contents) = found.ok_or("the PDF carries no signature")?;
-    let [a, b, c, d] = <[i64; 4]>::try_from(range).map_err(|_| "the signature's byte range is malformed")?;
+    let [a, b, c, d] =
+        <[i64; 4]>::try_from(range).map_err(|_| "the signature's byte range is malformed")?;
     let len = pdf.len() as i64;
     if a != 0 || b < 0 || c < b || d < 0 || c.checked_add(d).is_none_or(|end| end > len) {
         return Err("the signature's byte range lies outside the file".into());

@@ -7,7 +7,10 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{CopyRecord, IndexedPage, ObjectRecord, NewDocument, NewDossier, RepoError, StoredDocument, StoredPage, Totals};
+use super::{
+    CopyRecord, IndexedPage, NewDocument, NewDossier, ObjectRecord, RepoError, StoredDocument,
+    StoredPage, Totals,
+};
 use crate::time::now_rfc3339;
 
 /// The archive's database.

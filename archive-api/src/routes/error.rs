@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::archive::{IngestError, ObjectError};
 use crate::blobs::BlobError;
 use crate::codes::CodeError;
+use crate::copies::CopyError;
 use crate::index::IndexError;
 
 /// A failed page, as the API reports it.
@@ -137,6 +138,26 @@ impl From<ObjectError> for ApiError {
                         "the stored copy of {expected} failed its integrity check and is not served; \
                          an operator must restore it from backup"
                     ),
+                )
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<CopyError> for ApiError {
+    fn from(e: CopyError) -> Self {
+        match e {
+            CopyError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "document-not-found", e.to_string())
+            }
+            CopyError::Blob(blob) => ObjectError::Blob(blob).into(),
+            CopyError::Key { .. } => {
+                tracing::error!(error = %e, "cannot sign a certified copy");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "signing-unavailable",
+                    format!("{e}; an administrator must fix the unit's certificate"),
                 )
             }
             other => Self::internal(other),

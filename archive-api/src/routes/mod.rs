@@ -1,5 +1,6 @@
 //! The HTTP API, split by domain; each module exposes its `router()`.
 
+mod copies;
 mod documents;
 mod dossiers;
 mod error;
@@ -26,5 +27,6 @@ pub fn router(archive: AppState) -> Router {
         .merge(documents::router())
         .merge(search::router())
         .merge(objects::router())
+        .merge(copies::router())
         .with_state(archive)
 }
