@@ -82,11 +82,37 @@ pub struct Cleanup {
 }
 
 /// `[packaging]`
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Packaging {
     /// Put blank pages into the PDF too. Default false.
     pub keep_blank_pages: bool,
+    /// How colour and grey pages that are not already JPEG go into the PDF: `jpeg` or `lossless`.
+    /// Scanner JPEGs always go in as they are, pure black and white as CCITT G4. Default `jpeg`.
+    pub images: Images,
+    /// JPEG quality (1-100) when `images = "jpeg"`. Default 85.
+    pub jpeg_quality: u8,
+}
+
+/// `packaging.images`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Images {
+    /// One JPEG pass at `jpeg_quality`.
+    #[default]
+    Jpeg,
+    /// Deflate: exact pixels, several times larger.
+    Lossless,
+}
+
+impl Default for Packaging {
+    fn default() -> Self {
+        Self {
+            keep_blank_pages: false,
+            images: Images::Jpeg,
+            jpeg_quality: 85,
+        }
+    }
 }
 
 /// `[limits]`
@@ -183,10 +209,17 @@ impl Settings {
         let env = Env::prefixed("SOHOA_")
             .filter(|key| key.as_str().contains("__"))
             .split("__");
-        figment
+        let settings: Self = figment
             .merge(env)
             .extract()
-            .context("invalid settings (file or SOHOA_SECTION__KEY variables)")
+            .context("invalid settings (file or SOHOA_SECTION__KEY variables)")?;
+        if !(1..=100).contains(&settings.packaging.jpeg_quality) {
+            anyhow::bail!(
+                "invalid settings: packaging.jpeg_quality is {}; give a JPEG quality from 1 to 100",
+                settings.packaging.jpeg_quality
+            );
+        }
+        Ok(settings)
     }
 
     /// The pipeline options these settings give.
@@ -206,6 +239,12 @@ impl Settings {
         options.cleanup.max_skew_degrees = self.cleanup.max_skew_degrees;
         options.decode.max_pixels = self.limits.max_pixels;
         options.decode.max_side = self.limits.max_side;
+        options.images = match self.packaging.images {
+            Images::Jpeg => pipeline::ImagePolicy::Jpeg {
+                quality: self.packaging.jpeg_quality.clamp(1, 100),
+            },
+            Images::Lossless => pipeline::ImagePolicy::Lossless,
+        };
         options
     }
 

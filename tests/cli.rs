@@ -99,6 +99,14 @@ fn ingested_pages_are_found_by_folded_and_exact_words_and_fetched_intact() {
         meta.contains("<dc:identifier>000.00.15.H27-231128-0042</dc:identifier>"),
         "{meta}"
     );
+    // And the dossier's codes in sohoa's declared schema.
+    for property in [
+        "<sohoa:dossier>000.00.15.H27-231128-0042</sohoa:dossier>",
+        "<sohoa:procedure>1.001234</sohoa:procedure>",
+        "<sohoa:unit>000.00.15.H27</sohoa:unit>",
+    ] {
+        assert!(meta.contains(property), "{property} missing: {meta}");
+    }
     let fonts = std::process::Command::new("pdffonts")
         .arg(&copy)
         .output()
@@ -340,4 +348,106 @@ fn black_and_white_pages_are_stored_with_group_4_and_read_back() {
     assert_qpdf_clean(&pdf);
     let text = pdftotext(&pdf);
     assert!(text.contains("Trần Văn Bình"), "{text}");
+}
+
+/// `pdfimages -list` rows: (encoding, x-ppi, y-ppi) of each image.
+fn pdf_images(pdf: &std::path::Path) -> Vec<(String, String, String)> {
+    let list = std::process::Command::new("pdfimages")
+        .arg("-list")
+        .arg(pdf)
+        .output()
+        .expect("pdfimages runs");
+    String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .skip(2)
+        .map(|row| {
+            // page num type width height color comp bpc enc interp object ID x-ppi y-ppi size ratio
+            let c: Vec<&str> = row.split_whitespace().collect();
+            (c[8].to_owned(), c[12].to_owned(), c[13].to_owned())
+        })
+        .collect()
+}
+
+/// Page size in points from `pdfinfo`.
+fn page_size(pdf: &std::path::Path) -> (f64, f64) {
+    let info = std::process::Command::new("pdfinfo")
+        .arg(pdf)
+        .output()
+        .expect("pdfinfo runs");
+    let info = String::from_utf8_lossy(&info.stdout);
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("Page size:"))
+        .unwrap_or_else(|| panic!("{info}"));
+    let numbers: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+#[test]
+fn grey_scans_go_in_as_one_jpeg_pass_at_true_size_and_scanner_jpegs_unchanged() {
+    let sohoa = Sohoa::new();
+    // Paper as a scanner sees it: a grey tone with noise under the text.
+    let mut page = render_page(LETTER);
+    for (x, y, p) in page.enumerate_pixels_mut() {
+        let noise = ((x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)) % 25) as u8;
+        p.0[0] = p.0[0].saturating_sub(20 + noise);
+    }
+    let (width, height) = (page.width() as f64, page.height() as f64);
+
+    // A lossless grey scan at 200 dpi: one JPEG pass, at 100% scale.
+    let png = sohoa.input("grey.png");
+    write_png_at(&page, &png, 200.0);
+    let report = sohoa.ingest("000.00.15.H27-231128-0081", &[&png]);
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "grey.pdf");
+    let images = pdf_images(&pdf);
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(images[0], ("jpeg".into(), "200".into(), "200".into()));
+    let (w, h) = page_size(&pdf);
+    assert!((w - width / 200.0 * 72.0).abs() < 0.5, "{w} pt wide");
+    assert!((h - height / 200.0 * 72.0).abs() < 0.5, "{h} pt high");
+    assert!(pdftotext(&pdf).contains("Trần Văn Bình"));
+    let jpeg_size = std::fs::metadata(&pdf).unwrap().len();
+
+    // The same page kept lossless when the operator asks: Deflate, and larger.
+    let lossless = sohoa
+        .command()
+        .env("SOHOA_PACKAGING__IMAGES", "lossless")
+        .args(["ingest", "--json", "--dossier", "000.00.15.H27-231128-0082"])
+        .args(["--procedure", "1.001234", "--unit", "000.00.15.H27"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        lossless.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lossless.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&lossless.stdout).unwrap();
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "lossless.pdf");
+    assert_eq!(pdf_images(&pdf)[0].0, "image", "Flate shows as 'image'");
+    assert!(std::fs::metadata(&pdf).unwrap().len() > jpeg_size);
+
+    // A scanner JPEG is embedded byte for byte: never a second lossy pass.
+    let jpeg = sohoa.input("scan.jpg");
+    write_jpeg(&page, &jpeg);
+    let report = sohoa.ingest("000.00.15.H27-231128-0083", &[&jpeg]);
+    let pdf = std::fs::read(sohoa.get(report["document"].as_str().unwrap(), "scan.pdf")).unwrap();
+    let scan = std::fs::read(&jpeg).unwrap();
+    assert!(
+        pdf.windows(scan.len()).any(|w| w == scan.as_slice()),
+        "the scanner's JPEG is in the PDF unchanged"
+    );
+
+    // A bad quality setting is refused, not clamped silently.
+    let bad = sohoa
+        .command()
+        .env("SOHOA_PACKAGING__JPEG_QUALITY", "0")
+        .args(["search", "x"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("jpeg_quality"));
 }

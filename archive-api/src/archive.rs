@@ -585,6 +585,12 @@ fn document_info(request: &IngestRequest) -> DocumentInfo {
         ),
         keywords: format!("{} {} {}", dossier.code, dossier.procedure, dossier.unit),
         identifier: dossier.code.to_string(),
+        dossier: pipeline::pdf::DossierMetadata {
+            dossier: dossier.code.to_string(),
+            procedure: dossier.procedure.to_string(),
+            unit: dossier.unit.to_string(),
+            kind: request.kind.as_str().to_owned(),
+        },
         // The date of receipt belongs to the dossier: the same pages still package to the same bytes.
         created: Some(crate::time::received_rfc3339(&dossier.code)),
     }

@@ -46,6 +46,6 @@ pub use ocr::{OcrSettings, PageText, Word};
 pub use pdf::{DocumentInfo, PackageError, PdfImage, PdfPackager, PdfPage};
 pub use quality::PageQuality;
 pub use run::{
-    Blob, PageError, PageFailure, PageOutcome, Pipeline, PipelineError, PipelineOptions,
-    ProcessedPage,
+    Blob, ImagePolicy, PageError, PageFailure, PageOutcome, Pipeline, PipelineError,
+    PipelineOptions, ProcessedPage,
 };

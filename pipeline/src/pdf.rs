@@ -68,13 +68,52 @@ impl PdfImage {
         }
     }
 
+    /// Encodes decoded pixels as JPEG at `quality` (1-100), grey or colour as the image is, unless lossless
+    /// is smaller: pure black-and-white pages go as Group 4, and a clean page (a born-digital image, few
+    /// tones) that deflates smaller than its JPEG keeps its exact pixels.
+    pub fn encode_jpeg(image: &DynamicImage, quality: u8) -> io::Result<Self> {
+        let grey = !image.color().has_color();
+        let jpeg = if grey {
+            let luma = image.to_luma8();
+            if is_bilevel(&luma) {
+                return Self::lossless(image);
+            }
+            Self::jpeg_from(&DynamicImage::ImageLuma8(luma), quality, 1)?
+        } else {
+            Self::jpeg_from(&DynamicImage::ImageRgb8(image.to_rgb8()), quality, 3)?
+        };
+        // A quick deflate says whether lossless could win; only then is it made properly.
+        let samples = if grey {
+            image.to_luma8().into_raw()
+        } else {
+            image.to_rgb8().into_raw()
+        };
+        if deflate_with(&samples, Compression::fast())?.len() < jpeg.data.len() {
+            return Self::lossless(image);
+        }
+        Ok(jpeg)
+    }
+
+    fn jpeg_from(image: &DynamicImage, quality: u8, components: u8) -> io::Result<Self> {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100))
+            .encode_image(image)
+            .map_err(io::Error::other)?;
+        Ok(Self::jpeg(
+            &bytes,
+            image.width(),
+            image.height(),
+            components,
+        ))
+    }
+
     /// Encodes decoded pixels losslessly: 1-bit for pure black-and-white pages, 8-bit grey, or RGB.
     pub fn lossless(image: &DynamicImage) -> io::Result<Self> {
         let (width, height) = (image.width(), image.height());
         let grey = !image.color().has_color();
         if grey {
             let luma = image.to_luma8();
-            if luma.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255) {
+            if is_bilevel(&luma) {
                 if let (Ok(columns), true) = (u16::try_from(width), height <= u32::from(u16::MAX)) {
                     return Ok(Self {
                         width,
@@ -150,6 +189,10 @@ impl PdfImage {
     }
 }
 
+fn is_bilevel(page: &image::GrayImage) -> bool {
+    page.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255)
+}
+
 /// Encodes a black-and-white page (every pixel 0 or 255) with CCITT Group 4.
 fn group4(page: &image::GrayImage, columns: u16) -> Vec<u8> {
     let mut encoder = fax::encoder::Encoder::new(fax::VecWriter::new());
@@ -169,7 +212,11 @@ fn group4(page: &image::GrayImage, columns: u16) -> Vec<u8> {
 }
 
 fn deflate(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
+    deflate_with(data, Compression::default())
+}
+
+fn deflate_with(data: &[u8], level: Compression) -> io::Result<Vec<u8>> {
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 4), level);
     encoder.write_all(data)?;
     encoder.finish()
 }
@@ -188,10 +235,26 @@ pub struct DocumentInfo {
     pub keywords: String,
     /// An identifier (the dossier code), as `dc:identifier`.
     pub identifier: String,
+    /// The dossier's codes, as properties of sohoa's own XMP schema (declared in the packet as PDF/A asks
+    /// of any schema outside the standard ones); left out when the dossier code is empty.
+    pub dossier: DossierMetadata,
     /// Date of the document, ISO 8601 with offset (`2023-11-28T00:00:00+07:00`); left out when `None`.
     /// Use a date that belongs to the document (its receipt), not the clock, so the same pages always
     /// package to the same bytes.
     pub created: Option<String>,
+}
+
+/// The dossier a document belongs to, as the XMP metadata records it.
+#[derive(Debug, Clone, Default)]
+pub struct DossierMetadata {
+    /// Dossier code (mã hồ sơ), `000.00.15.H27-231128-0042`.
+    pub dossier: String,
+    /// Administrative procedure code (mã thủ tục hành chính).
+    pub procedure: String,
+    /// Code of the unit handling the dossier (mã đơn vị).
+    pub unit: String,
+    /// `submitted` (thành phần hồ sơ) or `result` (kết quả giải quyết).
+    pub kind: String,
 }
 
 /// One page to write: the image, its resolution and the words on it.
@@ -366,8 +429,13 @@ impl<W: Write> PdfPackager<W> {
         let image_id = self.write_new(&Object::Stream(page.image.stream()))?;
         let content = page_content(placement, scale, (left, bottom), page.words);
         self.id_hasher.update(&content);
-        let content_id =
-            self.write_new(&Object::Stream(Stream::new(Dictionary::new(), content)))?;
+        let content_id = self.write_new(&Object::Stream(
+            Stream::new(
+                dictionary! { "Filter" => "FlateDecode" },
+                deflate(&content)?,
+            )
+            .with_compression(false),
+        ))?;
         let page_id = self.write_new(&Object::Dictionary(dictionary! {
             "Type" => "Page",
             "Parent" => Object::Reference((PAGES_ID, 0)),
@@ -408,11 +476,14 @@ impl<W: Write> PdfPackager<W> {
             )
             .with_compression(false),
         ))?;
+        // The document ID is derived from the content, so the same pages always give the same file.
+        self.id_hasher.update(self.info.title.as_bytes());
+        let id = self.id_hasher.finalize().as_bytes()[..16].to_vec();
         let producer = concat!("sohoa ", env!("CARGO_PKG_VERSION"));
         let metadata_id = self.write_new(&Object::Stream(
             Stream::new(
                 dictionary! { "Type" => "Metadata", "Subtype" => "XML" },
-                xmp_packet(&self.info, producer).into_bytes(),
+                xmp_packet(&self.info, producer, &id).into_bytes(),
             )
             .with_compression(false),
         ))?;
@@ -446,9 +517,6 @@ impl<W: Write> PdfPackager<W> {
         }
         let info_id = self.write_new(&Object::Dictionary(info))?;
 
-        // The document ID is derived from the content, so the same pages always give the same file.
-        self.id_hasher.update(self.info.title.as_bytes());
-        let id = self.id_hasher.finalize().as_bytes()[..16].to_vec();
         let xref_at = self.out.written;
         let size = self.next_id;
         self.offsets.sort_unstable();
@@ -532,7 +600,7 @@ fn page_content(
 
 /// The XMP packet: PDF/A-2b identification, Dublin Core title, creator, description, subject, identifier and
 /// date, and the PDF and XMP properties that mirror the document information dictionary.
-fn xmp_packet(info: &DocumentInfo, producer: &str) -> String {
+fn xmp_packet(info: &DocumentInfo, producer: &str, id: &[u8]) -> String {
     let e = xml_escape;
     let mut dates = String::new();
     let mut dc_date = String::new();
@@ -556,7 +624,8 @@ fn xmp_packet(info: &DocumentInfo, producer: &str) -> String {
     xmlns:pdfaid=\"http://www.aiim.org/pdfa/ns/id/\"
     xmlns:dc=\"http://purl.org/dc/elements/1.1/\"
     xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\"
-    xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\">
+    xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\"
+    xmlns:xmpMM=\"http://ns.adobe.com/xap/1.0/mm/\">
    <pdfaid:part>2</pdfaid:part>
    <pdfaid:conformance>B</pdfaid:conformance>
    <dc:format>application/pdf</dc:format>
@@ -568,8 +637,9 @@ fn xmp_packet(info: &DocumentInfo, producer: &str) -> String {
 {dc_date}   <pdf:Keywords>{keywords}</pdf:Keywords>
    <pdf:Producer>{producer}</pdf:Producer>
    <xmp:CreatorTool>sohoa</xmp:CreatorTool>
+   <xmpMM:DocumentID>uuid:{uuid}</xmpMM:DocumentID>
 {dates}  </rdf:Description>
- </rdf:RDF>
+{dossier} </rdf:RDF>
 </x:xmpmeta>
 <?xpacket end=\"w\"?>",
         title = e(&info.title),
@@ -578,6 +648,85 @@ fn xmp_packet(info: &DocumentInfo, producer: &str) -> String {
         identifier = e(&info.identifier),
         keywords = e(&info.keywords),
         producer = e(producer),
+        uuid = uuid(id),
+        dossier = dossier_xmp(&info.dossier),
+    )
+}
+
+/// The 16 bytes of the document ID as a UUID string.
+fn uuid(id: &[u8]) -> String {
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    if hex.len() < 32 {
+        return hex;
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// sohoa's namespace for dossier properties in XMP.
+const SOHOA_NS: &str = "urn:x-sohoa:ns:dossier:1.0/";
+
+/// The dossier's codes in sohoa's namespace, with the PDF/A extension schema that declares them.
+fn dossier_xmp(dossier: &DossierMetadata) -> String {
+    if dossier.dossier.is_empty() {
+        return String::new();
+    }
+    let e = xml_escape;
+    let properties = [
+        ("dossier", "Dossier code (mã hồ sơ)", &dossier.dossier),
+        (
+            "procedure",
+            "Administrative procedure code (mã thủ tục hành chính)",
+            &dossier.procedure,
+        ),
+        (
+            "unit",
+            "Code of the unit handling the dossier (mã đơn vị)",
+            &dossier.unit,
+        ),
+        (
+            "kind",
+            "submitted (thành phần hồ sơ) or result (kết quả giải quyết)",
+            &dossier.kind,
+        ),
+    ];
+    let mut declared = String::new();
+    let mut values = String::new();
+    for (name, description, value) in properties {
+        declared.push_str(&format!(
+            "        <rdf:li rdf:parseType=\"Resource\">\n         <pdfaProperty:name>{name}</pdfaProperty:name>\n         <pdfaProperty:valueType>Text</pdfaProperty:valueType>\n         <pdfaProperty:category>external</pdfaProperty:category>\n         <pdfaProperty:description>{}</pdfaProperty:description>\n        </rdf:li>\n",
+            e(description)
+        ));
+        values.push_str(&format!("   <sohoa:{name}>{}</sohoa:{name}>\n", e(value)));
+    }
+    format!(
+        "  <rdf:Description rdf:about=\"\"
+    xmlns:pdfaExtension=\"http://www.aiim.org/pdfa/ns/extension/\"
+    xmlns:pdfaSchema=\"http://www.aiim.org/pdfa/ns/schema#\"
+    xmlns:pdfaProperty=\"http://www.aiim.org/pdfa/ns/property#\">
+   <pdfaExtension:schemas>
+    <rdf:Bag>
+     <rdf:li rdf:parseType=\"Resource\">
+      <pdfaSchema:schema>sohoa dossier</pdfaSchema:schema>
+      <pdfaSchema:namespaceURI>{SOHOA_NS}</pdfaSchema:namespaceURI>
+      <pdfaSchema:prefix>sohoa</pdfaSchema:prefix>
+      <pdfaSchema:property>
+       <rdf:Seq>
+{declared}       </rdf:Seq>
+      </pdfaSchema:property>
+     </rdf:li>
+    </rdf:Bag>
+   </pdfaExtension:schemas>
+  </rdf:Description>
+  <rdf:Description rdf:about=\"\" xmlns:sohoa=\"{SOHOA_NS}\">
+{values}  </rdf:Description>
+"
     )
 }
 
@@ -774,6 +923,49 @@ mod tests {
     }
 
     #[test]
+    fn colour_and_grey_pages_become_one_jpeg_pass_and_black_and_white_stays_group_4() {
+        // Paper photographed: tones that vary from pixel to pixel, as scanner noise makes them.
+        let noise = |x: u32, y: u32| ((x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)) % 23) as u8;
+        let colour = DynamicImage::ImageRgb8(image::RgbImage::from_fn(300, 200, |x, y| {
+            image::Rgb([200 + noise(x, y), 190 + noise(y, x), 170 + noise(x + 1, y)])
+        }));
+        let jpeg = PdfImage::encode_jpeg(&colour, 85).unwrap();
+        assert_eq!(jpeg.encoding, ImageEncoding::Jpeg);
+        assert!(jpeg.color);
+        let lossless = PdfImage::lossless(&colour).unwrap();
+        assert!(
+            jpeg.data.len() < lossless.data.len() / 3,
+            "{} vs {}",
+            jpeg.data.len(),
+            lossless.data.len()
+        );
+        let back = image::load_from_memory(&jpeg.data).unwrap();
+        assert_eq!((back.width(), back.height()), (300, 200));
+
+        let grey = DynamicImage::ImageLuma8(image::GrayImage::from_fn(300, 200, |x, y| {
+            image::Luma([200 + noise(x, y)])
+        }));
+        let jpeg = PdfImage::encode_jpeg(&grey, 85).unwrap();
+        assert_eq!(jpeg.encoding, ImageEncoding::Jpeg);
+        assert!(!jpeg.color);
+
+        // A clean, flat page deflates to less than its JPEG: it keeps its exact pixels.
+        let flat = DynamicImage::ImageLuma8(image::GrayImage::from_fn(300, 200, |x, _| {
+            image::Luma([if x < 150 { 255 } else { 128 }])
+        }));
+        assert_eq!(
+            PdfImage::encode_jpeg(&flat, 85).unwrap().encoding,
+            ImageEncoding::Flate
+        );
+
+        let bilevel = DynamicImage::ImageLuma8(image::GrayImage::from_fn(300, 200, |x, y| {
+            image::Luma([if (x / 10 + y / 10) % 2 == 0 { 0 } else { 255 }])
+        }));
+        let encoded = PdfImage::encode_jpeg(&bilevel, 85).unwrap();
+        assert_eq!(encoded.encoding, ImageEncoding::CcittGroup4);
+    }
+
+    #[test]
     fn an_empty_document_is_refused() {
         let packager = PdfPackager::new(Vec::new(), DocumentInfo::default()).unwrap();
         assert!(matches!(packager.finish(), Err(PackageError::NoPages)));
@@ -793,6 +985,12 @@ mod tests {
             subject: "Thủ tục <đất> & nhà".into(),
             keywords: "000.00.15.H27-231128-0042 1.001234".into(),
             identifier: "000.00.15.H27-231128-0042".into(),
+            dossier: DossierMetadata {
+                dossier: "000.00.15.H27-231128-0042".into(),
+                procedure: "1.001234".into(),
+                unit: "000.00.15.H27".into(),
+                kind: "result".into(),
+            },
             created: Some("2023-11-28T00:00:00+07:00".into()),
         };
         let mut packager = PdfPackager::new(Vec::new(), info).unwrap();
@@ -818,6 +1016,25 @@ mod tests {
             "escaped: {xmp}"
         );
         assert!(xmp.contains("<xmp:CreateDate>2023-11-28T00:00:00+07:00</xmp:CreateDate>"));
+        // The dossier's codes, in sohoa's schema, which the packet declares as PDF/A asks.
+        assert!(xmp.contains("<sohoa:dossier>000.00.15.H27-231128-0042</sohoa:dossier>"));
+        assert!(xmp.contains("<sohoa:procedure>1.001234</sohoa:procedure>"));
+        assert!(xmp.contains("<sohoa:unit>000.00.15.H27</sohoa:unit>"));
+        assert!(xmp.contains(&format!(
+            "<pdfaSchema:namespaceURI>{SOHOA_NS}</pdfaSchema:namespaceURI>"
+        )));
+        for name in ["dossier", "procedure", "unit", "kind"] {
+            assert!(xmp.contains(&format!("<pdfaProperty:name>{name}</pdfaProperty:name>")));
+        }
+        // The XMP document ID is the trailer's.
+        let trailer_id = doc.trailer.get(b"ID").unwrap().as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .to_vec();
+        assert!(xmp.contains(&format!(
+            "<xmpMM:DocumentID>uuid:{}</xmpMM:DocumentID>",
+            uuid(&trailer_id)
+        )));
         let intents = catalog.get(b"OutputIntents").unwrap().as_array().unwrap();
         let intent = intents[0].as_dict().unwrap();
         assert_eq!(intent.get(b"S").unwrap().as_name().unwrap(), b"GTS_PDFA1");

@@ -36,6 +36,28 @@ pub struct PipelineOptions {
     pub orientation_confidence: f32,
     /// Pages whose mean OCR confidence is below this are flagged for the clerk. Default 60.
     pub low_confidence: f32,
+    /// How page images not already JPEG go into the PDF. Default JPEG at quality 85.
+    pub images: ImagePolicy,
+}
+
+/// How a page image that is neither a scanner JPEG (embedded as it is) nor pure black and white (CCITT
+/// Group 4) goes into the packaged PDF. The master is always kept as the scanner made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImagePolicy {
+    /// One JPEG pass at this quality (1-100): a photograph of paper, colour or grey, at a tenth of its
+    /// lossless size.
+    Jpeg {
+        /// JPEG quality, 1-100.
+        quality: u8,
+    },
+    /// Deflate, losslessly: exact pixels, large files.
+    Lossless,
+}
+
+impl Default for ImagePolicy {
+    fn default() -> Self {
+        Self::Jpeg { quality: 85 }
+    }
 }
 
 impl Default for PipelineOptions {
@@ -50,6 +72,7 @@ impl Default for PipelineOptions {
             detect_orientation: true,
             orientation_confidence: 2.0,
             low_confidence: 60.0,
+            images: ImagePolicy::default(),
         }
     }
 }
@@ -291,7 +314,8 @@ fn process_page(
             None,
         )
     };
-    let pdf_image = pdf_image(&page, &image).map_err(|e| PageError::Encode(e.to_string()))?;
+    let pdf_image =
+        pdf_image(&page, &image, options.images).map_err(|e| PageError::Encode(e.to_string()))?;
     let grey = image.to_luma8();
     drop(image);
 
@@ -403,8 +427,13 @@ fn reading_score(text: &PageText) -> f32 {
         .sum()
 }
 
-/// JPEG scans go into the PDF as they are; everything else is stored losslessly.
-fn pdf_image(page: &ScannedPage, image: &DynamicImage) -> std::io::Result<PdfImage> {
+/// JPEG scans go into the PDF as they are (never a second lossy pass); pure black-and-white pages as CCITT
+/// Group 4; the rest as `policy` says.
+fn pdf_image(
+    page: &ScannedPage,
+    image: &DynamicImage,
+    policy: ImagePolicy,
+) -> std::io::Result<PdfImage> {
     if page.format == PageFormat::Jpeg {
         let components = match image {
             DynamicImage::ImageLuma8(_) => Some(1),
@@ -420,7 +449,10 @@ fn pdf_image(page: &ScannedPage, image: &DynamicImage) -> std::io::Result<PdfIma
             ));
         }
     }
-    PdfImage::lossless(image)
+    match policy {
+        ImagePolicy::Jpeg { quality } => PdfImage::encode_jpeg(image, quality),
+        ImagePolicy::Lossless => PdfImage::lossless(image),
+    }
 }
 
 fn encode_png(image: &DynamicImage) -> image::ImageResult<Vec<u8>> {
