@@ -434,11 +434,45 @@ fn grey_scans_go_in_as_one_jpeg_pass_at_true_size_and_scanner_jpegs_unchanged() 
     let jpeg = sohoa.input("scan.jpg");
     write_jpeg(&page, &jpeg);
     let report = sohoa.ingest("000.00.15.H27-231128-0083", &[&jpeg]);
-    let pdf = std::fs::read(sohoa.get(report["document"].as_str().unwrap(), "scan.pdf")).unwrap();
-    let scan = std::fs::read(&jpeg).unwrap();
+    let pdf = sohoa.get(report["document"].as_str().unwrap(), "scan.pdf");
+    let list = std::process::Command::new("pdfimages")
+        .arg("-list")
+        .arg(&pdf)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let object = list
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split_whitespace()
+        .nth(10)
+        .unwrap()
+        .to_owned();
+    // The stream as stored, with sohoa's lossless deflate undone when it applied one.
+    let stored = std::process::Command::new("qpdf")
+        .args(["--raw-stream-data"])
+        .arg(format!("--show-object={object}"))
+        .arg(&pdf)
+        .output()
+        .unwrap();
     assert!(
-        pdf.windows(scan.len()).any(|w| w == scan.as_slice()),
-        "the scanner's JPEG is in the PDF unchanged"
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let mut inflated = Vec::new();
+    let stored = match std::io::Read::read_to_end(
+        &mut flate2::read::ZlibDecoder::new(stored.stdout.as_slice()),
+        &mut inflated,
+    ) {
+        Ok(_) => inflated,
+        Err(_) => stored.stdout,
+    };
+    assert!(
+        stored == std::fs::read(&jpeg).unwrap(),
+        "the scanner's JPEG is in the PDF unchanged ({} bytes stored)",
+        stored.len()
     );
 
     // A bad quality setting is refused, not clamped silently.

@@ -31,6 +31,9 @@ const GLYPH_ADVANCE: f32 = 0.5;
 pub enum ImageEncoding {
     /// The scanner's JPEG bytes, embedded as they are (no second lossy pass).
     Jpeg,
+    /// The scanner's JPEG bytes, deflated: lossless, usually 1-2% smaller, since scanners write JPEG with
+    /// the standard Huffman tables (what OCRmyPDF does at its default optimisation).
+    JpegDeflated,
     /// Deflate-compressed 8-bit samples.
     Flate,
     /// CCITT Group 4 (the fax and scanner standard for black and white): pages that are pure black and
@@ -57,14 +60,20 @@ pub struct PdfImage {
 }
 
 impl PdfImage {
-    /// Embeds a JPEG as it is. `components` is 1 (grey) or 3 (colour).
+    /// Embeds a JPEG as it is, deflated when that makes it smaller. `components` is 1 (grey) or 3
+    /// (colour).
     pub fn jpeg(bytes: &[u8], width: u32, height: u32, components: u8) -> Self {
+        let deflated = deflate(bytes).ok().filter(|d| d.len() < bytes.len());
+        let (encoding, data) = match deflated {
+            Some(deflated) => (ImageEncoding::JpegDeflated, deflated),
+            None => (ImageEncoding::Jpeg, bytes.to_vec()),
+        };
         Self {
             width,
             height,
             color: components == 3,
-            encoding: ImageEncoding::Jpeg,
-            data: bytes.to_vec(),
+            encoding,
+            data,
         }
     }
 
@@ -159,7 +168,7 @@ impl PdfImage {
 
     fn stream(&self) -> Stream {
         let (filter, bits) = match self.encoding {
-            ImageEncoding::Jpeg => ("DCTDecode", 8),
+            ImageEncoding::Jpeg | ImageEncoding::JpegDeflated => ("DCTDecode", 8),
             ImageEncoding::Flate => ("FlateDecode", 8),
             ImageEncoding::CcittGroup4 => ("CCITTFaxDecode", 1),
             ImageEncoding::FlateBilevel => ("FlateDecode", 1),
@@ -173,6 +182,12 @@ impl PdfImage {
             "BitsPerComponent" => bits,
             "Filter" => filter,
         };
+        if self.encoding == ImageEncoding::JpegDeflated {
+            dict.set(
+                "Filter",
+                vec![Object::from("FlateDecode"), Object::from("DCTDecode")],
+            );
+        }
         if self.encoding == ImageEncoding::CcittGroup4 {
             // K < 0 is Group 4; black pixels decode to 0, black in DeviceGray.
             dict.set(
@@ -930,7 +945,10 @@ mod tests {
             image::Rgb([200 + noise(x, y), 190 + noise(y, x), 170 + noise(x + 1, y)])
         }));
         let jpeg = PdfImage::encode_jpeg(&colour, 85).unwrap();
-        assert_eq!(jpeg.encoding, ImageEncoding::Jpeg);
+        assert!(matches!(
+            jpeg.encoding,
+            ImageEncoding::Jpeg | ImageEncoding::JpegDeflated
+        ));
         assert!(jpeg.color);
         let lossless = PdfImage::lossless(&colour).unwrap();
         assert!(
@@ -939,19 +957,31 @@ mod tests {
             jpeg.data.len(),
             lossless.data.len()
         );
-        let back = image::load_from_memory(&jpeg.data).unwrap();
+        let mut bytes = jpeg.data.clone();
+        if jpeg.encoding == ImageEncoding::JpegDeflated {
+            use std::io::Read;
+            bytes.clear();
+            flate2::read::ZlibDecoder::new(jpeg.data.as_slice())
+                .read_to_end(&mut bytes)
+                .unwrap();
+        }
+        let back = image::load_from_memory(&bytes).unwrap();
         assert_eq!((back.width(), back.height()), (300, 200));
 
         let grey = DynamicImage::ImageLuma8(image::GrayImage::from_fn(300, 200, |x, y| {
             image::Luma([200 + noise(x, y)])
         }));
         let jpeg = PdfImage::encode_jpeg(&grey, 85).unwrap();
-        assert_eq!(jpeg.encoding, ImageEncoding::Jpeg);
+        assert!(matches!(
+            jpeg.encoding,
+            ImageEncoding::Jpeg | ImageEncoding::JpegDeflated
+        ));
         assert!(!jpeg.color);
 
-        // A clean, flat page deflates to less than its JPEG: it keeps its exact pixels.
-        let flat = DynamicImage::ImageLuma8(image::GrayImage::from_fn(300, 200, |x, _| {
-            image::Luma([if x < 150 { 255 } else { 128 }])
+        // A clean, born-digital page of sharp tones deflates to less than its JPEG: it keeps its exact
+        // pixels.
+        let flat = DynamicImage::ImageLuma8(image::GrayImage::from_fn(300, 200, |x, y| {
+            image::Luma([[0, 128, 255][((x / 3 + y / 5) % 3) as usize]])
         }));
         assert_eq!(
             PdfImage::encode_jpeg(&flat, 85).unwrap().encoding,
