@@ -107,19 +107,7 @@ fn ingested_pages_are_found_by_folded_and_exact_words_and_fetched_intact() {
     ] {
         assert!(meta.contains(property), "{property} missing: {meta}");
     }
-    let fonts = std::process::Command::new("pdffonts")
-        .arg(&copy)
-        .output()
-        .expect("pdffonts runs");
-    let fonts = String::from_utf8_lossy(&fonts.stdout);
-    let font_rows: Vec<&str> = fonts.lines().skip(2).collect();
-    assert!(!font_rows.is_empty(), "{fonts}");
-    for row in font_rows {
-        // Columns: name type encoding emb sub uni object ID; "yes" for embedded and for ToUnicode.
-        let columns: Vec<&str> = row.split_whitespace().collect();
-        let n = columns.len();
-        assert_eq!((columns[n - 5], columns[n - 3]), ("yes", "yes"), "{row}");
-    }
+    assert_fonts_embedded(&copy);
     // Page masters are fetched by their hash too.
     let master = sohoa.dir.path().join("page1.png");
     let page_hash = pages[0]["blake3"].as_str().unwrap();

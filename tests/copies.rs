@@ -23,26 +23,6 @@ fn pdfsig(pdf: &Path) -> String {
     )
 }
 
-/// `pdffonts` lists every font, and every one is embedded.
-fn assert_fonts_embedded(pdf: &Path) {
-    let output = Command::new("pdffonts")
-        .arg(pdf)
-        .output()
-        .expect("pdffonts runs");
-    let listing = String::from_utf8_lossy(&output.stdout);
-    let fonts: Vec<&str> = listing.lines().skip(2).collect();
-    assert!(!fonts.is_empty(), "pdffonts found no font:\n{listing}");
-    for font in fonts {
-        // name type encoding emb sub uni object-id: the "emb" column is the fourth from the end.
-        let columns: Vec<&str> = font.split_whitespace().collect();
-        assert_eq!(
-            columns[columns.len() - 5],
-            "yes",
-            "font not embedded: {font}\n{listing}"
-        );
-    }
-}
-
 /// One document of two OCR'd pages, and its hash.
 fn archived_document(sohoa: &Sohoa) -> String {
     let first = sohoa.input("p1.png");

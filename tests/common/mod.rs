@@ -266,6 +266,27 @@ pub fn assert_qpdf_clean(pdf: &Path) {
     );
 }
 
+/// `pdffonts` lists at least one font, and every one is embedded with a ToUnicode map.
+pub fn assert_fonts_embedded(pdf: &Path) {
+    let output = Command::new("pdffonts")
+        .arg(pdf)
+        .output()
+        .expect("pdffonts runs");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let fonts: Vec<&str> = listing.lines().skip(2).collect();
+    assert!(!fonts.is_empty(), "pdffonts found no font:\n{listing}");
+    for font in fonts {
+        // Columns: name type encoding emb sub uni object ID; "yes" for embedded and for ToUnicode.
+        let columns: Vec<&str> = font.split_whitespace().collect();
+        let n = columns.len();
+        assert_eq!(
+            (columns[n - 5], columns[n - 3]),
+            ("yes", "yes"),
+            "{font}\n{listing}"
+        );
+    }
+}
+
 /// The OCR'd first page used across tests: a land-use certificate for Nguyễn Thị Hương.
 pub const CERTIFICATE: &[&str] = &[
     "GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT",

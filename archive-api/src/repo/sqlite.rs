@@ -89,16 +89,7 @@ impl Repo {
             )));
         }
         for object in &document.objects {
-            sqlx::query(
-                "INSERT INTO objects (blake3, size, media_type, created_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (blake3) DO NOTHING",
-            )
-            .bind(&object.blake3)
-            .bind(i64::try_from(object.size).unwrap_or(i64::MAX))
-            .bind(&object.media_type)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
+            insert_object(&mut tx, object, &now).await?;
         }
         let inserted = sqlx::query(
             "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at, replaces)
@@ -232,11 +223,7 @@ impl Repo {
 
     /// The certified copy with this hash, if it is one.
     pub async fn copy(&self, blake3: &str) -> Result<Option<CopyRecord>, RepoError> {
-        let row = sqlx::query(&format!("{COPY_COLUMNS} WHERE blake3 = ?"))
-            .bind(blake3)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| copy_record(&r)))
+        self.copy_where("blake3 = ?", &[blake3]).await
     }
 
     /// The newest copy of `document` signed with the certificate whose SHA-256 is `certificate`.
@@ -245,13 +232,24 @@ impl Repo {
         document: &str,
         certificate: &str,
     ) -> Result<Option<CopyRecord>, RepoError> {
-        let row = sqlx::query(&format!(
-            "{COPY_COLUMNS} WHERE document = ? AND certificate = ? ORDER BY signed_at DESC LIMIT 1"
-        ))
-        .bind(document)
-        .bind(certificate)
-        .fetch_optional(&self.pool)
-        .await?;
+        self.copy_where(
+            "document = ? AND certificate = ? ORDER BY signed_at DESC LIMIT 1",
+            &[document, certificate],
+        )
+        .await
+    }
+
+    async fn copy_where(
+        &self,
+        condition: &str,
+        values: &[&str],
+    ) -> Result<Option<CopyRecord>, RepoError> {
+        let sql = format!("{COPY_COLUMNS} WHERE {condition}");
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(*value);
+        }
+        let row = query.fetch_optional(&self.pool).await?;
         Ok(row.map(|r| copy_record(&r)))
     }
 
@@ -263,16 +261,7 @@ impl Repo {
     ) -> Result<(), RepoError> {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO objects (blake3, size, media_type, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (blake3) DO NOTHING",
-        )
-        .bind(&object.blake3)
-        .bind(i64::try_from(object.size).unwrap_or(i64::MAX))
-        .bind(&object.media_type)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
+        insert_object(&mut tx, object, &now).await?;
         sqlx::query(
             "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
                                  signed_at, created_at)
@@ -383,4 +372,23 @@ fn copy_record(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
         development: row.get(5),
         signed_at: row.get(6),
     }
+}
+
+/// Records a stored object, once.
+async fn insert_object(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    object: &ObjectRecord,
+    now: &str,
+) -> Result<(), RepoError> {
+    sqlx::query(
+        "INSERT INTO objects (blake3, size, media_type, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (blake3) DO NOTHING",
+    )
+    .bind(&object.blake3)
+    .bind(i64::try_from(object.size).unwrap_or(i64::MAX))
+    .bind(&object.media_type)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
