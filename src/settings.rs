@@ -282,6 +282,7 @@ impl Settings {
         scanner_drivers::ImportLimits {
             max_file_bytes: self.limits.max_file_bytes,
             max_pages: self.limits.max_pages,
+            max_pixels: self.limits.max_pixels,
             ..scanner_drivers::ImportLimits::default()
         }
     }

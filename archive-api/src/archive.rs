@@ -531,6 +531,7 @@ impl PageSource for StoredPages {
             frame: 0,
             frames: 1,
             dpi: Some(page.dpi),
+            container: None,
         }))
     }
 

@@ -302,7 +302,13 @@ fn process_page(
     let (width, height) = (image.width(), image.height());
     // Everything that needs the full-colour image is made first, so it is gone before OCR, which holds
     // the most memory.
-    let (master, source_file) = if page.frames > 1 {
+    let (master, source_file) = if let Some(container) = &page.container {
+        // A page image taken out of a PDF: the image as the scanner encoded it, and the PDF beside it.
+        (
+            Blob::new(page.bytes.clone(), page.format.media_type()),
+            Some(Blob::new(container.bytes.clone(), container.media_type)),
+        )
+    } else if page.frames > 1 {
         let png = encode_png(&image).map_err(|e| PageError::Encode(e.to_string()))?;
         (
             Blob::new(png.into(), PageFormat::Png.media_type()),
@@ -491,6 +497,7 @@ mod tests {
                 frame: 0,
                 frames: 1,
                 dpi: Some(300.0),
+                container: None,
             }))
         }
     }

@@ -5,11 +5,12 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::page::{PageFormat, PageSource, ScannedPage, SourceError};
+use crate::page::{Container, PageFormat, PageSource, ScannedPage, SourceError};
+use crate::pdf::PdfFile;
 
 /// File names a scanner writes for images; in a folder, a file with one of these extensions that turns out
 /// not to be an image is reported as a failed page rather than silently skipped.
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "jpe", "tif", "tiff"];
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "jpe", "tif", "tiff", "pdf"];
 
 /// Bounds on what a file import accepts, so a hostile or broken file cannot exhaust memory.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +21,9 @@ pub struct ImportLimits {
     pub max_frames_per_file: u32,
     /// Most pages in one import. Default 5,000.
     pub max_pages: usize,
+    /// Most pixels in one page image taken out of a PDF, checked before its samples are decoded. Default
+    /// 72,000,000 (A3 at 600 dpi).
+    pub max_pixels: u64,
 }
 
 impl Default for ImportLimits {
@@ -28,6 +32,7 @@ impl Default for ImportLimits {
             max_file_bytes: 512 * 1024 * 1024,
             max_frames_per_file: 2_000,
             max_pages: 5_000,
+            max_pixels: 72_000_000,
         }
     }
 }
@@ -62,8 +67,16 @@ pub enum FileImportError {
 struct Entry {
     path: PathBuf,
     label: String,
-    format: Option<PageFormat>,
+    kind: Kind,
     frames: u32,
+}
+
+/// What a file is, by its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Image(PageFormat),
+    Pdf,
+    Unknown,
 }
 
 /// Imports pages from image files and folders, in the order given; a folder's files are taken in name
@@ -85,22 +98,46 @@ struct OpenFile {
     next_frame: u32,
     frames: u32,
     name: String,
+    /// For a PDF, the parsed document its page images are taken from.
+    pdf: Option<PdfFile>,
 }
 
 impl OpenFile {
-    fn page(&self, frame: u32) -> ScannedPage {
-        let origin = if self.frames > 1 {
+    fn origin(&self, frame: u32) -> String {
+        if self.frames > 1 {
             format!("{}, page {}", self.name, frame + 1)
         } else {
             self.name.clone()
+        }
+    }
+
+    fn page(&self, frame: u32, max_pixels: u64) -> Result<ScannedPage, SourceError> {
+        let origin = self.origin(frame);
+        let Some(pdf) = &self.pdf else {
+            return Ok(ScannedPage {
+                origin,
+                bytes: Arc::clone(&self.bytes),
+                format: self.format,
+                frame,
+                frames: self.frames,
+                dpi: None,
+                container: None,
+            });
         };
-        ScannedPage {
-            origin,
-            bytes: Arc::clone(&self.bytes),
-            format: self.format,
-            frame,
-            frames: self.frames,
-            dpi: None,
+        match pdf.page_image(frame as usize, max_pixels) {
+            Ok(image) => Ok(ScannedPage {
+                origin,
+                bytes: image.bytes,
+                format: image.format,
+                frame: 0,
+                frames: 1,
+                dpi: image.dpi,
+                container: Some(Container {
+                    bytes: Arc::clone(&self.bytes),
+                    media_type: "application/pdf",
+                }),
+            }),
+            Err(reason) => Err(SourceError { origin, reason }),
         }
     }
 }
@@ -195,19 +232,22 @@ impl FileImport {
             }
             return Ok(());
         }
-        let format = sniff_file(path);
-        if format.is_none() && !named && !has_image_extension(path) {
+        let kind = sniff_file(path);
+        if kind == Kind::Unknown && !named && !has_image_extension(path) {
             self.skipped.push(path.to_path_buf());
             return Ok(());
         }
-        let frames = match format {
-            Some(PageFormat::Tiff) => count_tiff_frames(path, self.limits.max_frames_per_file),
+        let frames = match kind {
+            Kind::Image(PageFormat::Tiff) => {
+                count_tiff_frames(path, self.limits.max_frames_per_file)
+            }
+            Kind::Pdf => self.count_pdf_pages(path),
             _ => 1,
         };
         self.entries.push(Entry {
             path: path.to_path_buf(),
             label: path.display().to_string(),
-            format,
+            kind,
             frames,
         });
         if self.entries.len() > self.limits.max_pages {
@@ -219,33 +259,65 @@ impl FileImport {
         Ok(())
     }
 
-    fn load(&self, entry: &Entry) -> Result<(Arc<[u8]>, PageFormat), String> {
-        let format = entry.format.ok_or_else(|| not_an_image(&entry.path))?;
-        let file = File::open(&entry.path).map_err(|e| format!("cannot open the file: {e}"))?;
-        let mut bytes = Vec::new();
-        file.take(self.limits.max_file_bytes + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read the file: {e}"))?;
-        if bytes.len() as u64 > self.limits.max_file_bytes {
-            return Err(format!(
-                "the file is larger than the {} MiB limit",
-                self.limits.max_file_bytes / (1024 * 1024)
-            ));
-        }
+    /// A PDF's page count, read now for the progress bar; one that cannot be read counts as one page,
+    /// which then fails with the reason.
+    fn count_pdf_pages(&self, path: &Path) -> u32 {
+        read_bounded(path, self.limits.max_file_bytes)
+            .ok()
+            .and_then(|bytes| PdfFile::parse(&bytes).ok())
+            .map_or(1, |pdf| {
+                u32::try_from(pdf.page_count())
+                    .unwrap_or(u32::MAX)
+                    .min(self.limits.max_frames_per_file)
+            })
+    }
+
+    fn load(&self, entry: &Entry) -> Result<OpenFile, String> {
+        let bytes = read_bounded(&entry.path, self.limits.max_file_bytes)?;
         // The file may have been replaced since it was listed.
-        if PageFormat::sniff(&bytes) != Some(format) {
+        let kind = sniff(&bytes);
+        if kind != entry.kind || kind == Kind::Unknown {
             return Err(not_an_image(&entry.path));
         }
-        Ok((bytes.into(), format))
+        let (format, pdf) = match kind {
+            Kind::Image(format) => (format, None),
+            Kind::Pdf => (PageFormat::Png, Some(PdfFile::parse(&bytes)?)),
+            Kind::Unknown => return Err(not_an_image(&entry.path)),
+        };
+        Ok(OpenFile {
+            bytes: bytes.into(),
+            format,
+            next_frame: 0,
+            frames: entry.frames,
+            name: entry.label.clone(),
+            pdf,
+        })
     }
+}
+
+/// Reads a whole file, refusing one over `limit` bytes without reading past it.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open the file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "the file is larger than the {} MiB limit",
+            limit / (1024 * 1024)
+        ));
+    }
+    Ok(bytes)
 }
 
 impl PageSource for FileImport {
     fn next_page(&mut self) -> Option<Result<ScannedPage, SourceError>> {
+        let max_pixels = self.limits.max_pixels;
         if let Some(file) = self.current.as_mut().filter(|f| f.next_frame < f.frames) {
             let frame = file.next_frame;
             file.next_frame += 1;
-            return Some(Ok(file.page(frame)));
+            return Some(file.page(frame, max_pixels));
         }
         self.current = None;
         let entry = self.entries.get(self.next_entry)?;
@@ -255,17 +327,11 @@ impl PageSource for FileImport {
                 origin: entry.label.clone(),
                 reason,
             })),
-            Ok((bytes, format)) => {
-                let file = OpenFile {
-                    bytes,
-                    format,
-                    next_frame: 1,
-                    frames: entry.frames,
-                    name: entry.label.clone(),
-                };
-                let page = file.page(0);
+            Ok(mut file) => {
+                file.next_frame = 1;
+                let page = file.page(0, max_pixels);
                 self.current = Some(file);
-                Some(Ok(page))
+                Some(page)
             }
         }
     }
@@ -281,9 +347,19 @@ fn has_image_extension(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
 }
 
-fn sniff_file(path: &Path) -> Option<PageFormat> {
+fn sniff(head: &[u8]) -> Kind {
+    match PageFormat::sniff(head) {
+        Some(format) => Kind::Image(format),
+        None if crate::pdf::is_pdf(head) => Kind::Pdf,
+        None => Kind::Unknown,
+    }
+}
+
+fn sniff_file(path: &Path) -> Kind {
     let mut head = [0u8; 8];
-    let mut file = File::open(path).ok()?;
+    let Ok(mut file) = File::open(path) else {
+        return Kind::Unknown;
+    };
     let mut read = 0;
     while read < head.len() {
         match file.read(&mut head[read..]) {
@@ -291,7 +367,7 @@ fn sniff_file(path: &Path) -> Option<PageFormat> {
             Ok(n) => read += n,
         }
     }
-    PageFormat::sniff(&head[..read])
+    sniff(&head[..read])
 }
 
 fn not_an_image(path: &Path) -> String {
@@ -299,7 +375,7 @@ fn not_an_image(path: &Path) -> String {
     if size == 0 {
         "the file is empty (0 bytes); scan the page again".to_owned()
     } else {
-        "the file is not a PNG, JPEG or TIFF image".to_owned()
+        "the file is not a PNG, JPEG or TIFF image, nor a scanned PDF".to_owned()
     }
 }
 

@@ -5,8 +5,9 @@
 //! packaging happen downstream in the `pipeline` crate; a driver only says what it received and, where it
 //! knows, at what resolution.
 //!
-//! The first driver is [`FileImport`]: PNG, JPEG and TIFF files (multi-page TIFF included) or folders of
-//! them, identified by their content rather than their names.
+//! The first driver is [`FileImport`]: PNG, JPEG and TIFF files (multi-page TIFF included), PDFs from
+//! scan-to-PDF devices (each page's scanned image at its native resolution), or folders of them, identified
+//! by their content rather than their names.
 //!
 //! ```no_run
 //! use scanner_drivers::{FileImport, PageSource};
@@ -21,6 +22,7 @@
 
 mod files;
 mod page;
+mod pdf;
 
 pub use files::{FileImport, FileImportError, ImportLimits};
-pub use page::{PageFormat, PageSource, ScannedPage, SourceError};
+pub use page::{Container, PageFormat, PageSource, ScannedPage, SourceError};

@@ -66,6 +66,18 @@ pub struct ScannedPage {
     /// The resolution the scanner reported, in dots per inch, where the driver knows it; the file's own
     /// metadata, when present, takes precedence downstream.
     pub dpi: Option<f32>,
+    /// The file the page was taken out of, when `bytes` is not the whole file (a page image from a
+    /// scan-to-PDF file): kept beside the page as what the scanner delivered.
+    pub container: Option<Container>,
+}
+
+/// The file a page was taken out of.
+#[derive(Clone)]
+pub struct Container {
+    /// The whole file, shared between its pages.
+    pub bytes: Arc<[u8]>,
+    /// Its IANA media type.
+    pub media_type: &'static str,
 }
 
 impl fmt::Debug for ScannedPage {
@@ -77,6 +89,13 @@ impl fmt::Debug for ScannedPage {
             .field("frame", &self.frame)
             .field("frames", &self.frames)
             .field("dpi", &self.dpi)
+            .field(
+                "container",
+                &self
+                    .container
+                    .as_ref()
+                    .map(|c| (c.media_type, c.bytes.len())),
+            )
             .finish()
     }
 }

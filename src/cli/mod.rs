@@ -93,9 +93,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve(_)) {
         // tantivy reports every commit at info: an operator's log is not the place.
-        "info,tantivy=warn"
+        "info,tantivy=warn,lopdf=error"
     } else {
-        "warn"
+        "warn,lopdf=error"
     };
     tracing_subscriber::fmt()
         .with_env_filter(
