@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod files;
+pub mod hotfolder;
 mod page;
 mod pdf;
 

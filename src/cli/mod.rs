@@ -7,6 +7,7 @@ mod ingest;
 mod replace;
 mod search;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,8 @@ enum Command {
     Ingest(ingest::Args),
     /// Replace a flagged page of a document with its rescan; the document is packaged again.
     ReplacePage(replace::Args),
+    /// Watch a scan-to-folder target and ingest each dossier's files once they are complete.
+    Watch(watch::Args),
     /// Search the archive (accent-insensitive).
     Search(search::Args),
     /// Fetch a stored document or page by its BLAKE3 hash, verified.
@@ -150,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(&open().await?, &settings, args).await,
         Command::ReplacePage(args) => replace::run(&open().await?, &settings, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,
+        Command::Watch(args) => watch::run(&open().await?, &settings, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
         Command::Copy(args) => copy::run_copy(&open().await?, args).await,
         Command::Verify(args) => copy::run_verify(&open().await?, args).await,
