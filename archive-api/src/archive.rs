@@ -193,6 +193,9 @@ pub struct IngestReport {
     pub bytes: u64,
     /// The pages.
     pub pages: Vec<PageReport>,
+    /// Why the document is incomplete (a scan that stopped early), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// Why an object could not be served.
@@ -254,6 +257,12 @@ impl Archive {
     /// The search index.
     pub fn index(&self) -> &SearchIndex {
         &self.index
+    }
+
+    /// Records that `document` is incomplete and why (a scan stopped by a jam): its pages are kept, and the
+    /// clerk is to add the rest.
+    pub async fn mark_incomplete(&self, document: &str, reason: &str) -> Result<(), RepoError> {
+        self.repo.mark_incomplete(document, reason).await
     }
 
     /// The object store.
@@ -430,6 +439,7 @@ impl Archive {
             kind: request.kind,
             bytes: pdf_size,
             pages: reports,
+            incomplete: None,
         };
         self.repo
             .record_document(&mut NewDocument {

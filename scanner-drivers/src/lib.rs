@@ -24,6 +24,7 @@ mod files;
 pub mod hotfolder;
 mod page;
 mod pdf;
+pub mod sane;
 
 pub use files::{FileImport, FileImportError, ImportLimits};
 pub use page::{Container, PageFormat, PageSource, ScannedPage, SourceError};

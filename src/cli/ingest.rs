@@ -62,15 +62,71 @@ pub(super) async fn run(
             }
         );
     }
-    let (bar, progress) =
-        super::page_progress(scanner_drivers::PageSource::expected_pages(&source));
-    let result = archive
-        .ingest(IngestRequest { dossier, kind }, Box::new(source), progress)
-        .await;
+    ingest_source(
+        archive,
+        IngestRequest { dossier, kind },
+        Box::new(source),
+        None,
+        args.json,
+    )
+    .await
+}
+
+/// The dossier a scan goes into.
+#[derive(Debug, clap::Args)]
+pub(super) struct DossierArgs {
+    /// Dossier code, e.g. 000.00.15.H27-231128-0042.
+    #[arg(long)]
+    pub dossier: String,
+    /// Procedure code, e.g. 1.001234.
+    #[arg(long)]
+    pub procedure: String,
+    /// Unit (agency) code, e.g. 000.00.15.H27.
+    #[arg(long)]
+    pub unit: String,
+    /// Whether the pages are a component the citizen submitted or the result returned.
+    #[arg(long, default_value = "submitted", value_parser = ["submitted", "result"])]
+    pub kind: String,
+}
+
+impl DossierArgs {
+    pub fn request(&self) -> anyhow::Result<IngestRequest> {
+        Ok(IngestRequest {
+            dossier: NewDossier {
+                code: DossierCode::parse(&self.dossier)?,
+                procedure: ProcedureCode::parse(&self.procedure)?,
+                unit: UnitCode::parse(&self.unit)?,
+            },
+            kind: self.kind.parse()?,
+        })
+    }
+}
+
+/// Ingests `source` with a progress bar and prints the outcome. `interruption`, when the source sets it,
+/// says why the source stopped early: the pages before are stored and the document is recorded as
+/// incomplete (exit status 2).
+pub(super) async fn ingest_source(
+    archive: &Archive,
+    request: IngestRequest,
+    source: Box<dyn scanner_drivers::PageSource>,
+    interruption: Option<std::sync::Arc<std::sync::Mutex<Option<String>>>>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (bar, progress) = super::page_progress(source.expected_pages());
+    let result = archive.ingest(request, source, progress).await;
     bar.finish_and_clear();
+    let stopped = interruption.and_then(|i| {
+        i.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    });
     match result {
-        Ok(report) => {
-            if args.json {
+        Ok(mut report) => {
+            if let Some(reason) = &stopped {
+                archive.mark_incomplete(&report.document, reason).await?;
+                report.incomplete = Some(reason.clone());
+            }
+            if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
@@ -103,10 +159,17 @@ pub(super) async fn run(
                     );
                 }
             }
+            if let Some(reason) = stopped {
+                eprintln!(
+                    "the scan stopped early: {reason}\nthe {} page(s) above are stored; the document is recorded as incomplete",
+                    report.pages.len()
+                );
+                return Ok(ExitCode::from(2));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(IngestError::PagesFailed(failures)) => {
-            if args.json {
+            if json {
                 let pages: Vec<_> = failures
                     .iter()
                     .map(|f| serde_json::json!({"n": f.number, "origin": f.origin, "reason": f.error.to_string()}))

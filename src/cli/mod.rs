@@ -5,6 +5,7 @@ mod copy;
 mod get;
 mod ingest;
 mod replace;
+mod scan;
 mod search;
 mod serve;
 mod watch;
@@ -53,6 +54,10 @@ enum Command {
     Ingest(ingest::Args),
     /// Replace a flagged page of a document with its rescan; the document is packaged again.
     ReplacePage(replace::Args),
+    /// List the scanners this computer can use (SANE), with their sources, modes and resolutions.
+    Scanners(scan::ScannersArgs),
+    /// Scan from a scanner straight into a dossier: pages are read as the feeder runs.
+    Scan(scan::ScanArgs),
     /// Watch a scan-to-folder target and ingest each dossier's files once they are complete.
     Watch(watch::Args),
     /// Search the archive (accent-insensitive).
@@ -153,6 +158,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(&open().await?, &settings, args).await,
         Command::ReplacePage(args) => replace::run(&open().await?, &settings, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,
+        Command::Scanners(args) => scan::run_scanners(args).await,
+        Command::Scan(args) => scan::run_scan(&open().await?, args).await,
         Command::Watch(args) => watch::run(&open().await?, &settings, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
         Command::Copy(args) => copy::run_copy(&open().await?, args).await,

@@ -221,6 +221,26 @@ impl Repo {
         )
     }
 
+    /// Records why a document is incomplete.
+    pub async fn mark_incomplete(&self, document: &str, reason: &str) -> Result<(), RepoError> {
+        sqlx::query("UPDATE documents SET incomplete = ? WHERE blake3 = ?")
+            .bind(reason)
+            .bind(document)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Why a document is incomplete, if it is.
+    pub async fn incomplete(&self, document: &str) -> Result<Option<String>, RepoError> {
+        Ok(sqlx::query_scalar(
+            "SELECT incomplete FROM documents WHERE blake3 = ? AND incomplete IS NOT NULL LIMIT 1",
+        )
+        .bind(document)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The certified copy with this hash, if it is one.
     pub async fn copy(&self, blake3: &str) -> Result<Option<CopyRecord>, RepoError> {
         self.copy_where("blake3 = ?", &[blake3]).await

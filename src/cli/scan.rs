@@ -1,0 +1,155 @@
+//! `sohoa scanners` (what is attached, and what it can do) and `sohoa scan` (scan straight into a dossier).
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use archive_api::Archive;
+use scanner_drivers::sane::{self, ScanSettings, Scanner};
+
+use super::ingest::{DossierArgs, ingest_source};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ScannersArgs {
+    /// Print the list as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Only scanners attached to this computer (skip network discovery, which can take seconds).
+    #[arg(long)]
+    local: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ScanArgs {
+    /// The scanner, as `sohoa scanners` names it (e.g. test:0).
+    #[arg(long)]
+    device: String,
+    /// Paper source: adf (document feeder), flatbed, or a source name the scanner lists.
+    #[arg(long)]
+    source: Option<String>,
+    /// Both sides of each sheet (a duplex feeder).
+    #[arg(long)]
+    duplex: bool,
+    /// Resolution in dots per inch (200 is the legal minimum for an electronic copy).
+    #[arg(long, default_value_t = 300)]
+    dpi: u32,
+    /// Colour mode: color (Decree 30/2020 asks colour), gray, lineart, or a mode name the scanner lists.
+    #[arg(long, default_value = "color")]
+    mode: String,
+    /// A further scanner option, NAME=VALUE, as scanimage names it (repeatable).
+    #[arg(long = "option", value_name = "NAME=VALUE")]
+    options: Vec<String>,
+    #[command(flatten)]
+    dossier: DossierArgs,
+    /// Print a machine-readable JSON summary on standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) async fn run_scanners(args: ScannersArgs) -> anyhow::Result<ExitCode> {
+    let listing = tokio::task::spawn_blocking(move || {
+        let devices = sane::devices(args.local)?;
+        let mut listing = Vec::new();
+        for device in devices {
+            let capabilities = Scanner::open(&device.name).and_then(|s| s.capabilities());
+            listing.push((device, capabilities));
+        }
+        Ok::<_, sane::SaneError>(listing)
+    })
+    .await??;
+    if args.json {
+        let json: Vec<_> = listing
+            .iter()
+            .map(|(device, capabilities)| match capabilities {
+                Ok(c) => serde_json::json!({"device": device, "capabilities": c}),
+                Err(e) => serde_json::json!({"device": device, "error": e.to_string()}),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if listing.is_empty() {
+        println!(
+            "no scanner found (is it switched on and connected? `scanimage -L` lists what SANE sees)"
+        );
+    }
+    for (device, capabilities) in &listing {
+        println!(
+            "{}  {} {} ({})",
+            device.name, device.vendor, device.model, device.kind
+        );
+        match capabilities {
+            Ok(c) => {
+                let resolutions = if c.resolution_range {
+                    format!(
+                        "{}-{} dpi",
+                        c.resolutions.first().unwrap_or(&0),
+                        c.resolutions.get(1).unwrap_or(&0)
+                    )
+                } else {
+                    format!(
+                        "{} dpi",
+                        c.resolutions
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                println!("    sources: {}", c.sources.join(", "));
+                println!("    modes: {}", c.modes.join(", "));
+                println!("    resolutions: {resolutions}");
+            }
+            Err(e) => println!("    cannot read its capabilities: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let request = args.dossier.request()?;
+    let mut options = Vec::new();
+    for option in &args.options {
+        let (name, value) = option
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--option takes NAME=VALUE, not '{option}'"))?;
+        options.push((name.to_owned(), value.to_owned()));
+    }
+    let feeder = args.duplex
+        || args
+            .source
+            .as_deref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case("flatbed"));
+    let settings = ScanSettings {
+        source: args.source.clone(),
+        duplex: args.duplex,
+        dpi: Some(args.dpi),
+        mode: Some(args.mode.clone()),
+        options,
+    };
+    let device = args.device.clone();
+    let source = tokio::task::spawn_blocking(move || {
+        let mut scanner = Scanner::open(&device)?;
+        let dpi = scanner.configure(&settings)?;
+        Ok::<_, sane::SaneError>(scanner.into_source(dpi, feeder))
+    })
+    .await??;
+    let interruption = source.interruption();
+    let cancel = source.cancel_flag();
+    // Ctrl-C stops the feeder after the sheet being read; the sheets before are kept.
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling: the sheets already scanned are kept");
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
+    let result = ingest_source(
+        archive,
+        request,
+        Box::new(source),
+        Some(interruption),
+        args.json,
+    )
+    .await;
+    watcher.abort();
+    result
+}

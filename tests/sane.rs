@@ -1,0 +1,167 @@
+//! Scanning through real SANE, with its `test` backend (enabled in /etc/sane.d/dll.conf; .ci/run does it):
+//! the scanner list with capabilities, a ten-sheet feeder batch arriving in order, a jam reported in words,
+//! and a scan cancelled mid-batch keeping the sheets already scanned, the document marked incomplete.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn scan_args<'a>(dossier: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "scan",
+        "--json",
+        "--device",
+        "test:0",
+        "--dossier",
+        dossier,
+        "--procedure",
+        "1.001234",
+        "--unit",
+        "000.00.15.H27",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn scanners_are_listed_with_their_sources_modes_and_resolutions() {
+    let sohoa = Sohoa::new();
+    let listing: serde_json::Value =
+        serde_json::from_str(&sohoa.ok(&["scanners", "--local", "--json"])).unwrap();
+    let test = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"]["name"] == "test:0")
+        .unwrap_or_else(|| panic!("SANE's test backend is not enabled: {listing}"));
+    let capabilities = &test["capabilities"];
+    let sources: Vec<&str> = capabilities["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(sources, ["Flatbed", "Automatic Document Feeder"]);
+    assert!(
+        capabilities["modes"]
+            .as_array()
+            .unwrap()
+            .contains(&"Color".into())
+    );
+    assert_eq!(capabilities["resolutions"][1], 1200, "{capabilities}");
+}
+
+#[test]
+fn a_feeder_batch_arrives_whole_and_in_order() {
+    let sohoa = Sohoa::new();
+    let output = sohoa.run(&scan_args(
+        "000.00.15.H27-231128-0201",
+        &[
+            "--source",
+            "adf",
+            "--dpi",
+            "100",
+            "--mode",
+            "gray",
+            "--option",
+            "test-picture=Color pattern",
+        ],
+    ));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pages = report["pages"].as_array().unwrap();
+    assert_eq!(
+        pages.len(),
+        10,
+        "the test feeder holds ten sheets: {report}"
+    );
+    for (i, page) in pages.iter().enumerate() {
+        assert_eq!(page["n"], i + 1);
+        assert_eq!(page["origin"], format!("test:0, sheet {}", i + 1));
+    }
+    assert!(report.get("incomplete").is_none());
+}
+
+#[test]
+fn a_jam_is_reported_in_words_and_records_nothing() {
+    let sohoa = Sohoa::new();
+    let output = sohoa.run(&scan_args(
+        "000.00.15.H27-231128-0202",
+        &[
+            "--source",
+            "adf",
+            "--option",
+            "read-return-value=SANE_STATUS_JAMMED",
+        ],
+    ));
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("paper jam"), "{said}");
+
+    // A source the scanner does not have is named with what it does offer.
+    let output = sohoa.run(&scan_args(
+        "000.00.15.H27-231128-0203",
+        &["--source", "tray"],
+    ));
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("Flatbed, Automatic Document Feeder"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_cancelled_batch_keeps_the_sheets_scanned_and_is_marked_incomplete() {
+    let sohoa = Sohoa::new();
+    // Nearly a second a sheet (the test backend's transfer delay), so the cancel lands mid-batch.
+    let child = sohoa
+        .command()
+        .args(scan_args(
+            "000.00.15.H27-231128-0204",
+            &[
+                "--source",
+                "adf",
+                "--dpi",
+                "200",
+                "--mode",
+                "gray",
+                "--option",
+                "read-delay=yes",
+                "--option",
+                "read-delay-duration=100000",
+            ],
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "stored but incomplete: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pages = report["pages"].as_array().unwrap().len();
+    assert!((1..10).contains(&pages), "{pages} sheets kept of ten");
+    assert!(
+        report["incomplete"].as_str().unwrap().contains("cancelled"),
+        "{report}"
+    );
+    // The kept sheets are stored: the document can be fetched.
+    sohoa.get(report["document"].as_str().unwrap(), "partial.pdf");
+}
