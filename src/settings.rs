@@ -90,7 +90,8 @@ pub struct Packaging {
     /// How colour and grey pages that are not already JPEG go into the PDF: `jpeg` or `lossless`.
     /// Scanner JPEGs always go in as they are, pure black and white as CCITT G4. Default `jpeg`.
     pub images: Images,
-    /// JPEG quality (1-100) when `images = "jpeg"`. Default 85.
+    /// JPEG quality (1-100) when `images = "jpeg"`. Default 60, about what OCRmyPDF's PDF/A output gives;
+    /// the lossless master is always kept.
     pub jpeg_quality: u8,
 }
 
@@ -110,7 +111,7 @@ impl Default for Packaging {
         Self {
             keep_blank_pages: false,
             images: Images::Jpeg,
-            jpeg_quality: 85,
+            jpeg_quality: 60,
         }
     }
 }

@@ -36,7 +36,7 @@ pub struct PipelineOptions {
     pub orientation_confidence: f32,
     /// Pages whose mean OCR confidence is below this are flagged for the clerk. Default 60.
     pub low_confidence: f32,
-    /// How page images not already JPEG go into the PDF. Default JPEG at quality 85.
+    /// How page images not already JPEG go into the PDF. Default JPEG at quality 60.
     pub images: ImagePolicy,
 }
 
@@ -56,7 +56,7 @@ pub enum ImagePolicy {
 
 impl Default for ImagePolicy {
     fn default() -> Self {
-        Self::Jpeg { quality: 85 }
+        Self::Jpeg { quality: 60 }
     }
 }
 
