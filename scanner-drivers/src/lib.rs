@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod escl;
 mod files;
 pub mod hotfolder;
 mod page;

@@ -8,6 +8,7 @@ mod replace;
 mod scan;
 mod search;
 mod serve;
+mod share;
 mod watch;
 
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ enum Command {
     Scanners(scan::ScannersArgs),
     /// Scan from a scanner straight into a dossier: pages are read as the feeder runs.
     Scan(scan::ScanArgs),
+    /// Scanner sharing: `sohoa scanner share` serves a local scanner as an eSCL network scanner.
+    #[command(subcommand)]
+    Scanner(share::ScannerCommand),
     /// Watch a scan-to-folder target and ingest each dossier's files once they are complete.
     Watch(watch::Args),
     /// Search the archive (accent-insensitive).
@@ -160,6 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(&open().await?, args).await,
         Command::Scanners(args) => scan::run_scanners(args).await,
         Command::Scan(args) => scan::run_scan(&open().await?, args).await,
+        Command::Scanner(command) => share::run(command).await,
         Command::Watch(args) => watch::run(&open().await?, &settings, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
         Command::Copy(args) => copy::run_copy(&open().await?, args).await,

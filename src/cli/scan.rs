@@ -16,11 +16,15 @@ pub(super) struct ScannersArgs {
     /// Only scanners attached to this computer (skip network discovery, which can take seconds).
     #[arg(long)]
     local: bool,
+    /// An eSCL (AirScan) network scanner to list too, by its URL (http://HOST[:PORT]/eSCL; repeatable).
+    #[arg(long = "escl", value_name = "URL")]
+    escl: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ScanArgs {
-    /// The scanner, as `sohoa scanners` names it (e.g. test:0).
+    /// The scanner, as `sohoa scanners` names it: a SANE device (e.g. test:0), or an eSCL (AirScan)
+    /// network scanner as escl:http://HOST[:PORT]/eSCL.
     #[arg(long)]
     device: String,
     /// Paper source: adf (document feeder), flatbed, or a source name the scanner lists.
@@ -56,18 +60,50 @@ pub(super) async fn run_scanners(args: ScannersArgs) -> anyhow::Result<ExitCode>
         Ok::<_, sane::SaneError>(listing)
     })
     .await??;
+    let mut network = Vec::new();
+    for url in &args.escl {
+        let device = scanner_drivers::escl::EsclDevice::new(url);
+        let url = url.clone();
+        let offer = tokio::task::spawn_blocking(move || device.capabilities()).await?;
+        network.push((format!("escl:{url}"), offer));
+    }
     if args.json {
-        let json: Vec<_> = listing
+        let mut json: Vec<_> = listing
             .iter()
             .map(|(device, capabilities)| match capabilities {
                 Ok(c) => serde_json::json!({"device": device, "capabilities": c}),
                 Err(e) => serde_json::json!({"device": device, "error": e.to_string()}),
             })
             .collect();
+        for (name, offer) in &network {
+            json.push(match offer {
+                Ok(offer) => serde_json::json!({"device": {"name": name, "kind": "eSCL network scanner"}, "capabilities": offer}),
+                Err(e) => serde_json::json!({"device": {"name": name}, "error": e}),
+            });
+        }
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(ExitCode::SUCCESS);
     }
-    if listing.is_empty() {
+    for (name, offer) in &network {
+        match offer {
+            Ok(offer) => {
+                println!("{name}  {} (eSCL network scanner)", offer.make_and_model);
+                println!("    sources: {}", offer.sources.join(", "));
+                println!("    modes: {}", offer.color_modes.join(", "));
+                println!(
+                    "    resolutions: {} dpi",
+                    offer
+                        .resolutions
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Err(e) => println!("{name}  cannot be reached: {e}"),
+        }
+    }
+    if listing.is_empty() && network.is_empty() {
         println!(
             "no scanner found (is it switched on and connected? `scanimage -L` lists what SANE sees)"
         );
@@ -127,14 +163,40 @@ pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Resul
         options,
     };
     let device = args.device.clone();
-    let source = tokio::task::spawn_blocking(move || {
-        let mut scanner = Scanner::open(&device)?;
-        let dpi = scanner.configure(&settings)?;
-        Ok::<_, sane::SaneError>(scanner.into_source(dpi, feeder))
-    })
-    .await??;
-    let interruption = source.interruption();
-    let cancel = source.cancel_flag();
+    let (source, interruption, cancel): (Box<dyn scanner_drivers::PageSource>, _, _) =
+        if let Some(url) = device.strip_prefix("escl:") {
+            let request = scanner_drivers::escl::ScanRequest {
+                input_source: if feeder { "Feeder" } else { "Platen" }.to_owned(),
+                duplex: args.duplex,
+                color_mode: Some(
+                    if args.mode.eq_ignore_ascii_case("gray")
+                        || args.mode.eq_ignore_ascii_case("grey")
+                    {
+                        "Grayscale8"
+                    } else {
+                        "RGB24"
+                    }
+                    .to_owned(),
+                ),
+                resolution: Some(args.dpi),
+                document_format: Some("image/jpeg".to_owned()),
+            };
+            let device = scanner_drivers::escl::EsclDevice::new(url);
+            let source = tokio::task::spawn_blocking(move || device.scan(&request))
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let (interruption, cancel) = (source.interruption(), source.cancel_flag());
+            (Box::new(source), interruption, cancel)
+        } else {
+            let source = tokio::task::spawn_blocking(move || {
+                let mut scanner = Scanner::open(&device)?;
+                let dpi = scanner.configure(&settings)?;
+                Ok::<_, sane::SaneError>(scanner.into_source(dpi, feeder))
+            })
+            .await??;
+            let (interruption, cancel) = (source.interruption(), source.cancel_flag());
+            (Box::new(source), interruption, cancel)
+        };
     // Ctrl-C stops the feeder after the sheet being read; the sheets before are kept.
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -142,14 +204,7 @@ pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Resul
             cancel.store(true, Ordering::Relaxed);
         }
     });
-    let result = ingest_source(
-        archive,
-        request,
-        Box::new(source),
-        Some(interruption),
-        args.json,
-    )
-    .await;
+    let result = ingest_source(archive, request, source, Some(interruption), args.json).await;
     watcher.abort();
     result
 }
