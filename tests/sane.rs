@@ -165,3 +165,89 @@ fn a_cancelled_batch_keeps_the_sheets_scanned_and_is_marked_incomplete() {
     // The kept sheets are stored: the document can be fetched.
     sohoa.get(report["document"].as_str().unwrap(), "partial.pdf");
 }
+
+#[test]
+fn scans_started_over_http_report_their_progress_and_document() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let client = reqwest::blocking::Client::new();
+
+    let scanners: serde_json::Value = client
+        .get(format!("{}/v1/scanners", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        scanners["scanners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "test:0"),
+        "{scanners}"
+    );
+
+    let started = client
+        .post(format!("{}/v1/scans", server.url))
+        .json(&serde_json::json!({
+            "device": "test:0", "source": "adf", "dpi": 100, "mode": "gray",
+            "dossier": "000.00.15.H27-231128-0205", "procedure": "1.001234", "unit": "000.00.15.H27",
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let job: serde_json::Value = started.json().unwrap();
+    let id = job["id"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        let status: serde_json::Value = client
+            .get(format!("{}/v1/scans/{id}", server.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if status["state"] != "scanning" {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still scanning: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status["state"], "done", "{status}");
+    assert_eq!(status["pages_done"], 10);
+    let document = status["document"].as_str().unwrap();
+    let pdf = client
+        .get(format!("{}/v1/objects/{document}", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+
+    // A scanner that is not there, and a malformed dossier code, are refused with reasons.
+    let missing = client
+        .post(format!("{}/v1/scans", server.url))
+        .json(&serde_json::json!({
+            "device": "test:9", "dossier": "000.00.15.H27-231128-0206",
+            "procedure": "1.001234", "unit": "000.00.15.H27",
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(missing.status(), 422);
+    let bad = client
+        .post(format!("{}/v1/scans", server.url))
+        .json(&serde_json::json!({
+            "device": "test:0", "dossier": "0042", "procedure": "1.001234", "unit": "000.00.15.H27",
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        client
+            .get(format!("{}/v1/scans/999", server.url))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -222,6 +222,7 @@ pub struct Archive {
     pipeline: OnceCell<Arc<Pipeline>>,
     tmp_dir: PathBuf,
     certifier: crate::copies::Certifier,
+    scan_jobs: crate::routes::ScanJobs,
 }
 
 impl Archive {
@@ -240,6 +241,7 @@ impl Archive {
         let certifier = crate::copies::Certifier::new(dir.join("certs"), config.units.clone());
         Ok(Self {
             certifier,
+            scan_jobs: crate::routes::ScanJobs::default(),
             config,
             repo,
             blobs,
@@ -268,6 +270,11 @@ impl Archive {
     /// The object store.
     pub(crate) fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// The scan jobs started over HTTP.
+    pub(crate) fn scan_jobs(&self) -> &crate::routes::ScanJobs {
+        &self.scan_jobs
     }
 
     /// Who signs certified copies.

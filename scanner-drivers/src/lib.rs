@@ -26,6 +26,7 @@ pub mod hotfolder;
 mod page;
 mod pdf;
 pub mod sane;
+pub mod scan;
 
 pub use files::{FileImport, FileImportError, ImportLimits};
 pub use page::{Container, PageFormat, PageSource, ScannedPage, SourceError};

@@ -150,11 +150,6 @@ pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Resul
             .ok_or_else(|| anyhow::anyhow!("--option takes NAME=VALUE, not '{option}'"))?;
         options.push((name.to_owned(), value.to_owned()));
     }
-    let feeder = args.duplex
-        || args
-            .source
-            .as_deref()
-            .is_some_and(|s| !s.eq_ignore_ascii_case("flatbed"));
     let settings = ScanSettings {
         source: args.source.clone(),
         duplex: args.duplex,
@@ -163,40 +158,11 @@ pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Resul
         options,
     };
     let device = args.device.clone();
-    let (source, interruption, cancel): (Box<dyn scanner_drivers::PageSource>, _, _) =
-        if let Some(url) = device.strip_prefix("escl:") {
-            let request = scanner_drivers::escl::ScanRequest {
-                input_source: if feeder { "Feeder" } else { "Platen" }.to_owned(),
-                duplex: args.duplex,
-                color_mode: Some(
-                    if args.mode.eq_ignore_ascii_case("gray")
-                        || args.mode.eq_ignore_ascii_case("grey")
-                    {
-                        "Grayscale8"
-                    } else {
-                        "RGB24"
-                    }
-                    .to_owned(),
-                ),
-                resolution: Some(args.dpi),
-                document_format: Some("image/jpeg".to_owned()),
-            };
-            let device = scanner_drivers::escl::EsclDevice::new(url);
-            let source = tokio::task::spawn_blocking(move || device.scan(&request))
-                .await?
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let (interruption, cancel) = (source.interruption(), source.cancel_flag());
-            (Box::new(source), interruption, cancel)
-        } else {
-            let source = tokio::task::spawn_blocking(move || {
-                let mut scanner = Scanner::open(&device)?;
-                let dpi = scanner.configure(&settings)?;
-                Ok::<_, sane::SaneError>(scanner.into_source(dpi, feeder))
-            })
-            .await??;
-            let (interruption, cancel) = (source.interruption(), source.cancel_flag());
-            (Box::new(source), interruption, cancel)
-        };
+    let scan =
+        tokio::task::spawn_blocking(move || scanner_drivers::scan::start(&device, &settings))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let (source, interruption, cancel) = (scan.source, scan.interruption, scan.cancel);
     // Ctrl-C stops the feeder after the sheet being read; the sheets before are kept.
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

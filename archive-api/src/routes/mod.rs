@@ -5,6 +5,7 @@ mod documents;
 mod dossiers;
 mod error;
 mod objects;
+mod scans;
 mod search;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use axum::Router;
 use axum::routing::get;
 
 pub use error::{ApiError, FailedPage};
+pub use scans::{ScanJobs, ScanStatus};
 
 use crate::archive::Archive;
 
@@ -28,5 +30,6 @@ pub fn router(archive: AppState) -> Router {
         .merge(search::router())
         .merge(objects::router())
         .merge(copies::router())
+        .merge(scans::router())
         .with_state(archive)
 }

@@ -1,0 +1,301 @@
+//! Scanning over HTTP, kept small (the full job API belongs to the archive API): `GET /v1/scanners` lists
+//! the scanners this server can drive, `POST /v1/scans` starts a scan into a dossier and answers `202` with
+//! the job, `GET /v1/scans/{id}` follows it page by page, `DELETE /v1/scans/{id}` cancels it (the pages
+//! already scanned are kept).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use scanner_drivers::sane::ScanSettings;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::archive::{IngestError, IngestRequest};
+use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
+use crate::repo::NewDossier;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/scanners", get(list_scanners))
+        .route("/v1/scans", axum::routing::post(start_scan))
+        .route("/v1/scans/{id}", get(scan_status).delete(cancel_scan))
+}
+
+/// The scan jobs of this server, by id.
+#[derive(Default)]
+pub struct ScanJobs {
+    jobs: Mutex<HashMap<u64, Arc<ScanJob>>>,
+    next: Mutex<u64>,
+}
+
+struct ScanJob {
+    status: Mutex<ScanStatus>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// A scan job as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanStatus {
+    /// Job id.
+    pub id: u64,
+    /// The scanner.
+    pub device: String,
+    /// The dossier the pages go into.
+    pub dossier: String,
+    /// `scanning`, `done` or `failed`.
+    pub state: &'static str,
+    /// Pages scanned and processed so far.
+    pub pages_done: usize,
+    /// Pages that failed so far.
+    pub pages_failed: usize,
+    /// The document made, when done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// Why the scan stopped early, when it did (the pages before are stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ScanJobs {
+    fn get(&self, id: u64) -> Option<Arc<ScanJob>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+}
+
+fn lock(job: &ScanJob) -> std::sync::MutexGuard<'_, ScanStatus> {
+    job.status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Deserialize)]
+struct ScannersQuery {
+    /// eSCL URLs to list too, comma-separated.
+    escl: Option<String>,
+}
+
+async fn list_scanners(
+    Query(query): Query<ScannersQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let escl: Vec<String> = query
+        .escl
+        .unwrap_or_default()
+        .split(',')
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| u.trim().to_owned())
+        .collect();
+    let listing = tokio::task::spawn_blocking(move || {
+        let mut listing = Vec::new();
+        match scanner_drivers::sane::devices(true) {
+            Ok(devices) => {
+                for device in devices {
+                    let capabilities = scanner_drivers::sane::Scanner::open(&device.name)
+                        .and_then(|s| s.capabilities());
+                    listing.push(match capabilities {
+                        Ok(c) => serde_json::json!({"name": device.name, "vendor": device.vendor, "model": device.model, "kind": device.kind, "capabilities": c}),
+                        Err(e) => serde_json::json!({"name": device.name, "error": e.to_string()}),
+                    });
+                }
+            }
+            Err(e) => listing.push(serde_json::json!({"driver": "sane", "error": e.to_string()})),
+        }
+        for url in escl {
+            let name = format!("escl:{url}");
+            listing.push(match scanner_drivers::escl::EsclDevice::new(&url).capabilities() {
+                Ok(c) => serde_json::json!({"name": name, "kind": "eSCL network scanner", "capabilities": c}),
+                Err(e) => serde_json::json!({"name": name, "error": e}),
+            });
+        }
+        listing
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({ "scanners": listing })))
+}
+
+#[derive(Deserialize)]
+struct StartScan {
+    device: String,
+    dossier: String,
+    procedure: String,
+    unit: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    duplex: bool,
+    #[serde(default)]
+    dpi: Option<u32>,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+async fn start_scan(
+    State(archive): State<AppState>,
+    body: Result<Json<StartScan>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<ScanStatus>), ApiError> {
+    let Json(start) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-input", e.body_text()))?;
+    let request = IngestRequest {
+        dossier: NewDossier {
+            code: DossierCode::parse(&start.dossier)?,
+            procedure: ProcedureCode::parse(&start.procedure)?,
+            unit: UnitCode::parse(&start.unit)?,
+        },
+        kind: match &start.kind {
+            Some(kind) => kind.parse::<DocumentKind>()?,
+            None => DocumentKind::default(),
+        },
+    };
+    if start.dpi.is_some_and(|d| !(50..=1200).contains(&d)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            "dpi must be from 50 to 1200",
+        ));
+    }
+    let settings = ScanSettings {
+        source: start.source.clone(),
+        duplex: start.duplex,
+        dpi: start.dpi.or(Some(300)),
+        mode: start.mode.clone(),
+        options: Vec::new(),
+    };
+    let device = start.device.clone();
+    let scan =
+        tokio::task::spawn_blocking(move || scanner_drivers::scan::start(&device, &settings))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|reason| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "scanner-unavailable",
+                    reason,
+                )
+            })?;
+
+    let jobs = archive.scan_jobs();
+    let id = {
+        let mut next = jobs
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *next += 1;
+        *next
+    };
+    let job = Arc::new(ScanJob {
+        status: Mutex::new(ScanStatus {
+            id,
+            device: start.device.clone(),
+            dossier: start.dossier.clone(),
+            state: "scanning",
+            pages_done: 0,
+            pages_failed: 0,
+            document: None,
+            incomplete: None,
+            error: None,
+        }),
+        cancel: Arc::clone(&scan.cancel),
+    });
+    jobs.jobs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id, Arc::clone(&job));
+    let snapshot = lock(&job).clone();
+
+    let progress_job = Arc::clone(&job);
+    let progress: crate::ProgressFn = Arc::new(move |p: crate::IngestProgress| {
+        let mut status = lock(&progress_job);
+        status.pages_done = p.done;
+        status.pages_failed = p.failed;
+    });
+    let interruption = scan.interruption;
+    tokio::spawn(async move {
+        let result = archive.ingest(request, scan.source, progress).await;
+        let stopped = interruption
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let outcome = match result {
+            Ok(report) => {
+                if let Some(reason) = &stopped {
+                    if let Err(e) = archive.mark_incomplete(&report.document, reason).await {
+                        tracing::error!(error = %e, "cannot record a scan as incomplete");
+                    }
+                }
+                Ok(report.document)
+            }
+            Err(IngestError::PagesFailed(failures)) => Err(failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut status = lock(&job);
+        match outcome {
+            Ok(document) => {
+                status.state = "done";
+                status.document = Some(document);
+                status.incomplete = stopped;
+            }
+            Err(error) => {
+                status.state = "failed";
+                status.error = Some(error);
+            }
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(snapshot)))
+}
+
+fn job_id(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            format!("'{id}' is not a scan job id"),
+        )
+    })
+}
+
+fn not_found(id: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "scan-not-found",
+        format!("no scan job {id} on this server"),
+    )
+}
+
+async fn scan_status(
+    State(archive): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanStatus>, ApiError> {
+    let id = job_id(&id)?;
+    let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
+    let status = lock(&job).clone();
+    Ok(Json(status))
+}
+
+async fn cancel_scan(
+    State(archive): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ScanStatus>, ApiError> {
+    let id = job_id(&id)?;
+    let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
+    job.cancel.store(true, Ordering::Relaxed);
+    let status = lock(&job).clone();
+    Ok(Json(status))
+}
