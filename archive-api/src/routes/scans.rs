@@ -231,10 +231,10 @@ async fn start_scan(
             .clone();
         let outcome = match result {
             Ok(report) => {
-                if let Some(reason) = &stopped {
-                    if let Err(e) = archive.mark_incomplete(&report.document, reason).await {
-                        tracing::error!(error = %e, "cannot record a scan as incomplete");
-                    }
+                if let Some(reason) = &stopped
+                    && let Err(e) = archive.mark_incomplete(&report.document, reason).await
+                {
+                    tracing::error!(error = %e, "cannot record a scan as incomplete");
                 }
                 Ok(report.document)
             }
