@@ -247,3 +247,32 @@ fn a_device_that_vanishes_mid_job_leaves_the_pages_received_stored() {
         "{report}"
     );
 }
+
+#[test]
+fn a_shared_scanner_is_announced_over_mdns_and_found() {
+    let sohoa = Sohoa::new();
+    let folder = page_folder(&sohoa);
+    let bridge = share(
+        &sohoa,
+        &[
+            "--folder",
+            folder.to_str().unwrap(),
+            "--name",
+            "sohoa mdns test",
+        ],
+    );
+    // Without --local, `scanners` browses `_uscan._tcp` for a moment.
+    let listing: serde_json::Value =
+        serde_json::from_str(&sohoa.ok(&["scanners", "--json"])).unwrap();
+    let device = format!("escl:{}", bridge.url);
+    let found = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"]["name"] == device.as_str())
+        .unwrap_or_else(|| panic!("{device} not discovered: {listing}"));
+    assert_eq!(
+        found["capabilities"]["make_and_model"],
+        format!("sohoa shared folder {}", folder.display())
+    );
+}

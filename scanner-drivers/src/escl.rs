@@ -248,6 +248,112 @@ pub fn parse_capabilities(xml: &str) -> Result<DeviceOffer, String> {
     })
 }
 
+/// The mDNS (DNS-SD) service type of eSCL scanners.
+pub const SERVICE_TYPE: &str = "_uscan._tcp.local.";
+
+/// eSCL scanners announcing themselves on the local network (mDNS `_uscan._tcp`), found within `wait`:
+/// (instance name, base URL).
+pub fn discover(wait: Duration) -> Result<Vec<(String, String)>, String> {
+    let daemon =
+        mdns_sd::ServiceDaemon::new().map_err(|e| format!("mDNS discovery cannot start: {e}"))?;
+    let events = daemon
+        .browse(SERVICE_TYPE)
+        .map_err(|e| format!("mDNS discovery cannot start: {e}"))?;
+    let deadline = Instant::now() + wait;
+    let mut found: Vec<(String, String)> = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(event) = events.recv_timeout(left) else {
+            break;
+        };
+        if let mdns_sd::ServiceEvent::ServiceResolved(service) = event {
+            let Some(ip) = service.get_addresses_v4().into_iter().min() else {
+                continue;
+            };
+            let path = service
+                .txt_properties
+                .get_property_val_str("rs")
+                .unwrap_or("eSCL")
+                .trim_matches('/')
+                .to_owned();
+            let url = format!("http://{ip}:{}/{path}", service.get_port());
+            let name = service
+                .get_fullname()
+                .trim_end_matches(SERVICE_TYPE)
+                .trim_end_matches('.')
+                .replace("\\", "");
+            if !found.iter().any(|(_, u)| u == &url) {
+                found.push((name, url));
+            }
+        }
+    }
+    let _ = daemon.shutdown();
+    found.sort();
+    Ok(found)
+}
+
+/// Announces an eSCL scanner served at `ip:port` under `/eSCL` on the local network, until the returned
+/// daemon is shut down or dropped with the process. An unspecified `ip` announces every interface's
+/// address.
+pub fn advertise(
+    offer: &Offer,
+    name: &str,
+    ip: std::net::IpAddr,
+    port: u16,
+) -> Result<mdns_sd::ServiceDaemon, String> {
+    let daemon = mdns_sd::ServiceDaemon::new().map_err(|e| format!("mDNS cannot start: {e}"))?;
+    let mut sources = Vec::new();
+    if offer.platen {
+        sources.push("platen");
+    }
+    if offer.feeder {
+        sources.push("adf");
+    }
+    let colours: Vec<&str> = offer
+        .color_modes
+        .iter()
+        .map(|m| {
+            if m.starts_with("RGB") {
+                "color"
+            } else {
+                "grayscale"
+            }
+        })
+        .collect();
+    let properties = [
+        ("txtvers", "1".to_owned()),
+        ("vers", "2.63".to_owned()),
+        ("rs", "eSCL".to_owned()),
+        ("ty", offer.make_and_model.clone()),
+        ("uuid", offer.uuid.clone()),
+        ("pdl", offer.formats.join(",")),
+        ("cs", colours.join(",")),
+        ("is", sources.join(",")),
+        ("duplex", if offer.duplex { "T" } else { "F" }.to_owned()),
+    ];
+    let host = format!("sohoa-{}.local.", &offer.uuid[..8.min(offer.uuid.len())]);
+    let address = if ip.is_unspecified() {
+        String::new()
+    } else {
+        ip.to_string()
+    };
+    let mut info = mdns_sd::ServiceInfo::new(
+        SERVICE_TYPE,
+        name,
+        &host,
+        address.as_str(),
+        port,
+        &properties[..],
+    )
+    .map_err(|e| format!("mDNS announcement is malformed: {e}"))?;
+    if ip.is_unspecified() {
+        info = info.enable_addr_auto();
+    }
+    daemon
+        .register(info)
+        .map_err(|e| format!("mDNS announcement failed: {e}"))?;
+    Ok(daemon)
+}
+
 /// An eSCL device at `base` (`http://host:port/eSCL`).
 pub struct EsclDevice {
     base: String,

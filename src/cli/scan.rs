@@ -13,7 +13,8 @@ pub(super) struct ScannersArgs {
     /// Print the list as JSON.
     #[arg(long)]
     json: bool,
-    /// Only scanners attached to this computer (skip network discovery, which can take seconds).
+    /// Only scanners attached to this computer (skip network discovery: SANE's network backends and eSCL
+    /// scanners announced over mDNS, which takes a few seconds).
     #[arg(long)]
     local: bool,
     /// An eSCL (AirScan) network scanner to list too, by its URL (http://HOST[:PORT]/eSCL; repeatable).
@@ -60,8 +61,20 @@ pub(super) async fn run_scanners(args: ScannersArgs) -> anyhow::Result<ExitCode>
         Ok::<_, sane::SaneError>(listing)
     })
     .await??;
+    let mut urls = args.escl.clone();
+    if !args.local {
+        let found = tokio::task::spawn_blocking(|| {
+            scanner_drivers::escl::discover(std::time::Duration::from_secs(2))
+        })
+        .await?;
+        match found {
+            Ok(found) => urls.extend(found.into_iter().map(|(_, url)| url)),
+            Err(reason) => eprintln!("note: {reason}"),
+        }
+    }
+    urls.dedup();
     let mut network = Vec::new();
-    for url in &args.escl {
+    for url in &urls {
         let device = scanner_drivers::escl::EsclDevice::new(url);
         let url = url.clone();
         let offer = tokio::task::spawn_blocking(move || device.capabilities()).await?;

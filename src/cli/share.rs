@@ -37,6 +37,12 @@ pub(super) struct ShareArgs {
     /// A further SANE option for every job, NAME=VALUE, as scanimage names it (repeatable).
     #[arg(long = "option", value_name = "NAME=VALUE")]
     options: Vec<String>,
+    /// The name clients show for this scanner (announced over mDNS as `_uscan._tcp`).
+    #[arg(long, default_value = "sohoa scanner")]
+    name: String,
+    /// Do not announce the scanner on the local network (clients then need its URL).
+    #[arg(long)]
+    no_advertise: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -88,6 +94,19 @@ pub(super) async fn run(command: ScannerCommand) -> anyhow::Result<ExitCode> {
         let backend = backend.clone();
         tokio::task::spawn_blocking(move || offer(&backend)).await??
     };
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
+    let _announcement = if args.no_advertise {
+        None
+    } else {
+        match escl::advertise(&offer, &args.name, address.ip(), address.port()) {
+            Ok(daemon) => Some(daemon),
+            Err(reason) => {
+                tracing::warn!(%reason, "the scanner is not announced on the network; clients need its URL");
+                None
+            }
+        }
+    };
     let bridge = Arc::new(Bridge {
         backend,
         offer,
@@ -101,8 +120,6 @@ pub(super) async fn run(command: ScannerCommand) -> anyhow::Result<ExitCode> {
         .route("/eSCL/ScanJobs/{id}/NextDocument", get(next_document))
         .route("/eSCL/ScanJobs/{id}", delete(cancel_job))
         .with_state(bridge);
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let address = listener.local_addr()?;
     println!("sohoa scanner share: eSCL at http://{address}/eSCL");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
