@@ -28,9 +28,20 @@ pub struct Settings {
     pub packaging: Packaging,
     /// Bounds on input.
     pub limits: Limits,
+    /// Scanners.
+    pub scanners: Scanners,
     /// Units, by code: the name on certified copies and the certificate they are signed with. A unit not
     /// listed signs with the archive's development certificate (no legal value). Default none.
     pub units: std::collections::BTreeMap<String, Unit>,
+}
+
+/// `[scanners]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scanners {
+    /// eSCL (AirScan) network scanners listed by `sohoa scanners` and the API besides those found over
+    /// mDNS, by URL (`http://192.168.1.40/eSCL`). Default none.
+    pub escl: Vec<String>,
 }
 
 /// `[units."000.00.15.H27"]`
@@ -139,6 +150,7 @@ impl Default for Settings {
             cleanup: Cleanup::default(),
             packaging: Packaging::default(),
             limits: Limits::default(),
+            scanners: Scanners::default(),
             units: std::collections::BTreeMap::new(),
         }
     }

@@ -225,7 +225,23 @@ fn a_device_that_vanishes_mid_job_leaves_the_pages_received_stored() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(3500));
+    std::thread::sleep(Duration::from_millis(1500));
+    // While it scans, a second desk is told the scanner is busy.
+    let second = sohoa.run(&[
+        "scan",
+        "--device",
+        &device,
+        "--dossier",
+        "000.00.15.H27-231128-0303",
+        "--procedure",
+        "1.001234",
+        "--unit",
+        "000.00.15.H27",
+    ]);
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("busy"), "{said}");
+    std::thread::sleep(Duration::from_millis(2000));
     // The device is switched off.
     let _ = bridge.child.kill();
     let _ = bridge.child.wait();

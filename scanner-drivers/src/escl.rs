@@ -387,8 +387,63 @@ impl EsclDevice {
         parse_capabilities(&body)
     }
 
-    /// Starts a job; pages then come from the returned source.
+    /// The device's state (`Idle`, `Processing`, `Testing`, `Stopped`, `Down`) and, with a feeder, the
+    /// feeder's (`ScannerAdfLoaded`, `ScannerAdfEmpty`, `ScannerAdfJam`...).
+    pub fn status(&self) -> Result<(String, Option<String>), String> {
+        let url = format!("{}/ScannerStatus", self.base);
+        let body = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| unreachable_device(&self.base, &e))?
+            .into_string()
+            .map_err(|e| format!("{url}: {e}"))?;
+        let doc = roxmltree::Document::parse(&body)
+            .map_err(|e| format!("malformed scanner status: {e}"))?;
+        let text = |name: &str| {
+            doc.descendants()
+                .find(|n| n.is_element() && n.tag_name().name() == name)
+                .and_then(|n| n.text())
+                .map(|t| t.trim().to_owned())
+        };
+        Ok((
+            text("State").unwrap_or_else(|| "Idle".into()),
+            text("AdfState"),
+        ))
+    }
+
+    /// Starts a job; pages then come from the returned source. A device that says it is busy, stopped,
+    /// or (for a feeder job) has an empty or jammed feeder is refused with that reason before the job.
     pub fn scan(self, request: &ScanRequest) -> Result<EsclSource, String> {
+        let (state, adf) = self.status()?;
+        match state.as_str() {
+            "Processing" | "Testing" => {
+                return Err("the scanner is busy with another job; try again in a moment".into());
+            }
+            "Stopped" | "Down" => {
+                return Err(format!(
+                    "the scanner is {} and cannot scan; check it",
+                    state.to_lowercase()
+                ));
+            }
+            _ => {}
+        }
+        if request.input_source.eq_ignore_ascii_case("Feeder") {
+            match adf.as_deref() {
+                Some("ScannerAdfEmpty") => {
+                    return Err(
+                        "the document feeder is empty: load the pages and scan again".into(),
+                    );
+                }
+                Some("ScannerAdfJam") => {
+                    return Err("paper jam in the document feeder: clear it and scan again".into());
+                }
+                Some("ScannerAdfDoorOpen" | "ScannerAdfHatchOpen") => {
+                    return Err("the document feeder is open: close it and scan again".into());
+                }
+                _ => {}
+            }
+        }
         let url = format!("{}/ScanJobs", self.base);
         let response = self
             .agent

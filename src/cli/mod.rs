@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(&open().await?, &settings, args).await,
         Command::ReplacePage(args) => replace::run(&open().await?, &settings, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,
-        Command::Scanners(args) => scan::run_scanners(args).await,
+        Command::Scanners(args) => scan::run_scanners(args, &settings).await,
         Command::Scan(args) => scan::run_scan(&open().await?, args).await,
         Command::Scanner(command) => share::run(command).await,
         Command::Watch(args) => watch::run(&open().await?, &settings, args).await,

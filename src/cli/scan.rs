@@ -50,7 +50,10 @@ pub(super) struct ScanArgs {
     json: bool,
 }
 
-pub(super) async fn run_scanners(args: ScannersArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run_scanners(
+    args: ScannersArgs,
+    settings: &crate::settings::Settings,
+) -> anyhow::Result<ExitCode> {
     let listing = tokio::task::spawn_blocking(move || {
         let devices = sane::devices(args.local)?;
         let mut listing = Vec::new();
@@ -61,7 +64,8 @@ pub(super) async fn run_scanners(args: ScannersArgs) -> anyhow::Result<ExitCode>
         Ok::<_, sane::SaneError>(listing)
     })
     .await??;
-    let mut urls = args.escl.clone();
+    let mut urls = settings.scanners.escl.clone();
+    urls.extend(args.escl.iter().cloned());
     if !args.local {
         let found = tokio::task::spawn_blocking(|| {
             scanner_drivers::escl::discover(std::time::Duration::from_secs(2))
@@ -72,6 +76,7 @@ pub(super) async fn run_scanners(args: ScannersArgs) -> anyhow::Result<ExitCode>
             Err(reason) => eprintln!("note: {reason}"),
         }
     }
+    urls.sort();
     urls.dedup();
     let mut network = Vec::new();
     for url in &urls {
