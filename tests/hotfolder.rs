@@ -14,8 +14,18 @@ use common::*;
 
 const DOSSIER: &str = "000.00.15.H27-231128-0042";
 
+/// A watcher process, stopped when dropped (also when an assertion fails).
+struct Watcher(Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `sohoa watch` running on `folder`, its output lines on a channel.
-fn watch(sohoa: &Sohoa, folder: &Path) -> (Child, mpsc::Receiver<String>) {
+fn watch(sohoa: &Sohoa, folder: &Path) -> (Watcher, mpsc::Receiver<String>) {
     let mut child = sohoa
         .command()
         .args([
@@ -39,7 +49,7 @@ fn watch(sohoa: &Sohoa, folder: &Path) -> (Child, mpsc::Receiver<String>) {
             let _ = send.send(line);
         }
     });
-    (child, receive)
+    (Watcher(child), receive)
 }
 
 fn next_line(lines: &mpsc::Receiver<String>) -> String {
@@ -57,7 +67,7 @@ fn the_hot_folder_waits_for_complete_files_and_ingests_each_dossier_once() {
     write_jpeg(&render_page(LETTER), &page1);
     let page2 = sohoa.input("p2.jpg");
     write_jpeg(&render_page(CERTIFICATE), &page2);
-    let (mut watcher, lines) = watch(&sohoa, &hot);
+    let (watcher, lines) = watch(&sohoa, &hot);
 
     // Page 1 arrives whole; page 2 is written slowly, stopping half-way for longer than the settle time.
     std::fs::copy(&page1, hot.join(format!("{DOSSIER}_001.jpg"))).unwrap();
@@ -101,11 +111,10 @@ fn the_hot_folder_waits_for_complete_files_and_ingests_each_dossier_once() {
     assert!(reason.contains("not a PNG, JPEG or TIFF"), "{reason}");
 
     // A crash after storing but before moving leaves the files in place: a restart stores nothing twice.
-    let _ = watcher.kill();
-    let _ = watcher.wait();
+    drop(watcher);
     std::fs::copy(&page1, hot.join(format!("{DOSSIER}_001.jpg"))).unwrap();
     std::fs::copy(&page2, hot.join(format!("{DOSSIER}_002.jpg"))).unwrap();
-    let (mut watcher, lines) = watch(&sohoa, &hot);
+    let (_watcher, lines) = watch(&sohoa, &hot);
     let line = next_line(&lines);
     assert!(
         line.contains(&document),
@@ -118,6 +127,4 @@ fn the_hot_folder_waits_for_complete_files_and_ingests_each_dossier_once() {
     );
     let hits = sohoa.search("tran van binh");
     assert_eq!(hits.len(), 1, "{hits:?}");
-    let _ = watcher.kill();
-    let _ = watcher.wait();
 }

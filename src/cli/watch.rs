@@ -78,13 +78,14 @@ pub(super) async fn run(
         };
         for batch in batches {
             match ingest(archive, settings, &args, &batch).await {
+                // Files are moved before the line is printed: whoever reads the line finds them in place.
                 Ok(line) => {
-                    println!("{line}");
                     hot.finish(&batch, Ok(()))?;
+                    println!("{line}");
                 }
                 Err(Outcome::Refused(reason)) => {
-                    println!("refused {}: {reason}", batch.dossier);
                     hot.finish(&batch, Err(&reason))?;
+                    println!("refused {}: {reason}", batch.dossier);
                 }
                 Err(Outcome::Retry(reason)) => {
                     // The archive, not the file, failed: leave the files for the next look.
