@@ -74,6 +74,9 @@ pub struct Ocr {
     pub threads: usize,
     /// Folder of `.traineddata` files; empty means Tesseract's own. Default empty.
     pub tessdata: PathBuf,
+    /// Longest one reading of a page may take, in seconds, before it is stopped and the page reported;
+    /// 0 means no limit. Default 120.
+    pub page_timeout_seconds: f64,
 }
 
 /// `[cleanup]`
@@ -170,6 +173,7 @@ impl Default for Ocr {
             languages: pipeline::OcrSettings::default().languages,
             threads: 0,
             tessdata: PathBuf::new(),
+            page_timeout_seconds: 120.0,
         }
     }
 }
@@ -245,6 +249,9 @@ impl Settings {
         options.ocr.languages = self.ocr.languages.clone();
         options.ocr.tessdata =
             (!self.ocr.tessdata.as_os_str().is_empty()).then(|| self.ocr.tessdata.clone());
+        options.ocr.page_timeout = (self.ocr.page_timeout_seconds > 0.0)
+            .then(|| std::time::Duration::try_from_secs_f64(self.ocr.page_timeout_seconds).ok())
+            .flatten();
         options.detect_orientation = self.cleanup.detect_orientation;
         options.orientation_confidence = self.cleanup.orientation_confidence;
         options.low_confidence = self.cleanup.low_confidence;

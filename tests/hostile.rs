@@ -273,3 +273,25 @@ fn one_corrupt_page_of_a_multi_page_tiff_is_named_and_nothing_is_recorded() {
     let report = sohoa.ingest("000.00.15.H27-231128-0299", &[&whole]);
     assert_eq!(report["pages"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_page_that_takes_too_long_to_read_is_stopped_and_reported() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("slow.png");
+    write_png(&letter(), &page);
+    let output = sohoa
+        .command()
+        .env("SOHOA_OCR__PAGE_TIMEOUT_SECONDS", "0.001")
+        .args(["ingest", "--dossier", "000.00.15.H27-231128-0070"])
+        .args(["--procedure", "1.001234", "--unit", "000.00.15.H27"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("slow.png"), "{said}");
+    assert!(said.contains("took longer than 1 ms"), "{said}");
+    // The default limit reads the same page.
+    let report = sohoa.ingest("000.00.15.H27-231128-0071", &[&page]);
+    assert_eq!(report["pages"].as_array().unwrap().len(), 1);
+}

@@ -1,11 +1,14 @@
 //! Optical character recognition with Tesseract: one engine per worker thread, created once and reused.
 
 use std::cell::RefCell;
+use std::ffi::{CStr, CString};
 use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use image::GrayImage;
 use serde::{Deserialize, Serialize};
-use tesseract::Tesseract;
+use tesseract_sys as sys;
 use unicode_normalization::UnicodeNormalization;
 
 /// Which Tesseract models to use.
@@ -16,6 +19,9 @@ pub struct OcrSettings {
     /// Folder holding the `.traineddata` files; `None` uses Tesseract's compiled-in default (on Debian
     /// `/usr/share/tesseract-ocr/5/tessdata`), or `TESSDATA_PREFIX` when set.
     pub tessdata: Option<PathBuf>,
+    /// Longest one reading of a page may take; a stuck or pathological page is then stopped and reported,
+    /// and the worker goes on. `None`: no limit. Default two minutes (a normal page takes seconds).
+    pub page_timeout: Option<Duration>,
 }
 
 impl Default for OcrSettings {
@@ -23,6 +29,7 @@ impl Default for OcrSettings {
         Self {
             languages: "vie+eng".to_owned(),
             tessdata: None,
+            page_timeout: Some(Duration::from_secs(120)),
         }
     }
 }
@@ -46,6 +53,11 @@ pub enum OcrError {
     /// The page is too large for the engine's interface.
     #[error("the page is too large for the OCR engine")]
     TooLarge,
+    /// Reading the page took longer than the configured limit and was stopped.
+    #[error(
+        "reading the page took longer than {0} and was stopped; rescan it, or raise ocr.page_timeout_seconds"
+    )]
+    TimedOut(String),
 }
 
 /// A recognised word with its box on the page, in pixels from the top left.
@@ -81,23 +93,117 @@ pub struct PageText {
 thread_local! {
     /// This thread's engine and the settings it was made with. Starting an engine costs more than
     /// recognising a small page, so each worker thread keeps one for its lifetime.
-    static ENGINE: RefCell<Option<(OcrSettings, Tesseract)>> = const { RefCell::new(None) };
+    static ENGINE: RefCell<Option<(OcrSettings, Engine)>> = const { RefCell::new(None) };
 }
 
-fn start_engine(settings: &OcrSettings) -> Result<Tesseract, OcrError> {
+/// A Tesseract engine (`TessBaseAPI`) driven through its C API, which, unlike the `tesseract` crate,
+/// lets a reading be given a deadline.
+struct Engine(NonNull<sys::TessBaseAPI>);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // SAFETY: the handle is live and dropped once.
+        unsafe {
+            sys::TessBaseAPIEnd(self.0.as_ptr());
+            sys::TessBaseAPIDelete(self.0.as_ptr());
+        }
+    }
+}
+
+fn start_engine(settings: &OcrSettings) -> Result<Engine, OcrError> {
+    let failed = || OcrError::Engine {
+        languages: settings.languages.clone(),
+    };
+    // SAFETY: TessBaseAPICreate has no preconditions; it returns null only when out of memory.
+    let handle = NonNull::new(unsafe { sys::TessBaseAPICreate() }).ok_or_else(failed)?;
+    let engine = Engine(handle);
     let datapath = settings
         .tessdata
         .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let engine = Tesseract::new(datapath.as_deref(), Some(&settings.languages)).map_err(|_| {
-        OcrError::Engine {
-            languages: settings.languages.clone(),
-        }
-    })?;
+        .and_then(|p| CString::new(p.to_string_lossy().into_owned()).ok());
+    let languages = CString::new(settings.languages.clone()).map_err(|_| failed())?;
+    // SAFETY: the handle is live; the strings are NUL-terminated and outlive the calls (a null datapath
+    // means Tesseract's default).
+    let status = unsafe {
+        sys::TessBaseAPIInit3(
+            handle.as_ptr(),
+            datapath.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+            languages.as_ptr(),
+        )
+    };
+    if status != 0 {
+        return Err(failed());
+    }
     // Word boxes come from the TSV renderer; keep Tesseract's own chatter off stderr.
-    engine
-        .set_variable("debug_file", "/dev/null")
-        .map_err(|e| OcrError::Recognise(e.to_string()))
+    // SAFETY: live handle, NUL-terminated strings.
+    unsafe {
+        sys::TessBaseAPISetVariable(
+            handle.as_ptr(),
+            c"debug_file".as_ptr(),
+            c"/dev/null".as_ptr(),
+        );
+    }
+    Ok(engine)
+}
+
+impl Engine {
+    fn read(
+        &mut self,
+        image: &GrayImage,
+        width: i32,
+        height: i32,
+        dpi: f32,
+        timeout: Option<Duration>,
+    ) -> Result<String, OcrError> {
+        let handle = self.0.as_ptr();
+        // SAFETY: the handle is live; the pixel buffer is width × height bytes of 8-bit grey, rows `width`
+        // bytes apart, and outlives every call below (Clear drops Tesseract's reference to it).
+        unsafe {
+            sys::TessBaseAPISetImage(handle, image.as_raw().as_ptr(), width, height, 1, width);
+            sys::TessBaseAPISetSourceResolution(handle, dpi.round() as i32);
+        }
+        let result = (|| {
+            // SAFETY: a monitor is a plain struct Tesseract allocates; deleted below.
+            let monitor = unsafe { sys::TessMonitorCreate() };
+            if let Some(limit) = timeout {
+                let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX).max(1);
+                // SAFETY: a live monitor.
+                unsafe { sys::TessMonitorSetDeadlineMSecs(monitor, millis) };
+            }
+            let started = Instant::now();
+            // SAFETY: live handle with an image set; the monitor is live or null.
+            let status = unsafe { sys::TessBaseAPIRecognize(handle, monitor) };
+            // SAFETY: created above, not used after.
+            unsafe { sys::TessMonitorDelete(monitor) };
+            if let Some(limit) = timeout.filter(|&limit| started.elapsed() >= limit) {
+                return Err(OcrError::TimedOut(if limit < Duration::from_secs(1) {
+                    format!("{} ms", limit.as_millis())
+                } else {
+                    format!("{} s", limit.as_secs())
+                }));
+            }
+            if status != 0 {
+                return Err(OcrError::Recognise(
+                    "Tesseract could not read the page".into(),
+                ));
+            }
+            // SAFETY: live handle after a successful Recognize; the text is freed with TessDeleteText.
+            let tsv = unsafe { sys::TessBaseAPIGetTsvText(handle, 0) };
+            if tsv.is_null() {
+                return Err(OcrError::Recognise("Tesseract gave no text layout".into()));
+            }
+            // SAFETY: a NUL-terminated string from Tesseract.
+            let text = unsafe { CStr::from_ptr(tsv) }
+                .to_string_lossy()
+                .into_owned();
+            // SAFETY: allocated by Tesseract for us, freed once.
+            unsafe { sys::TessDeleteText(tsv) };
+            Ok(text)
+        })();
+        // SAFETY: live handle; clears the image and results, keeps the loaded models.
+        unsafe { sys::TessBaseAPIClear(handle) };
+        result
+    }
 }
 
 /// Makes OCR on the calling thread single-threaded.
@@ -137,23 +243,16 @@ pub fn recognise(
     let height = i32::try_from(image.height()).map_err(|_| OcrError::TooLarge)?;
     ENGINE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let engine = match slot.take() {
+        let mut engine = match slot.take() {
             Some((made_with, engine)) if &made_with == settings => engine,
             _ => start_engine(settings)?,
         };
-        // The crate's builder methods consume the engine; on error it is dropped and the next page on
-        // this thread starts a fresh one.
-        let mut engine = engine
-            .set_frame(image.as_raw(), width, height, 1, width)
-            .map_err(|e| OcrError::Recognise(e.to_string()))?
-            .set_source_resolution(dpi.round() as i32)
-            .recognize()
-            .map_err(|e| OcrError::Recognise(e.to_string()))?;
-        let tsv = engine
-            .get_tsv_text(0)
-            .map_err(|e| OcrError::Recognise(e.to_string()))?;
-        *slot = Some((settings.clone(), engine));
-        Ok(parse_tsv(&tsv))
+        let tsv = engine.read(image, width, height, dpi, settings.page_timeout);
+        // An engine stopped mid-page is not trusted for the next one: the next page starts a fresh one.
+        if !matches!(tsv, Err(OcrError::TimedOut(_))) {
+            *slot = Some((settings.clone(), engine));
+        }
+        Ok(parse_tsv(&tsv?))
     })
 }
 

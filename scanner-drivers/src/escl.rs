@@ -145,6 +145,7 @@ pub fn parse_scan_settings(xml: &str) -> Result<ScanRequest, String> {
             .find(|n| n.is_element() && n.tag_name().name() == name)
             .and_then(|n| n.text())
             .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
     };
     if doc.root_element().tag_name().name() != "ScanSettings" {
         return Err("the body is not eSCL ScanSettings".into());

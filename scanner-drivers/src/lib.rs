@@ -24,7 +24,7 @@ pub mod escl;
 mod files;
 pub mod hotfolder;
 mod page;
-mod pdf;
+pub mod pdf;
 pub mod sane;
 pub mod scan;
 

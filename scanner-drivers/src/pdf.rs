@@ -13,20 +13,23 @@ use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
 use crate::page::PageFormat;
 
 /// Whether `head` starts a PDF.
-pub(crate) fn is_pdf(head: &[u8]) -> bool {
+pub fn is_pdf(head: &[u8]) -> bool {
     head.starts_with(b"%PDF-")
 }
 
 /// A parsed PDF whose pages are taken one at a time.
-pub(crate) struct PdfFile {
+pub struct PdfFile {
     doc: Document,
     pages: Vec<ObjectId>,
 }
 
 /// One page's image, ready for the pipeline.
-pub(crate) struct PdfPageImage {
+pub struct PdfPageImage {
+    /// The image file (JPEG as stored, or PNG).
     pub bytes: Arc<[u8]>,
+    /// Its format.
     pub format: PageFormat,
+    /// The resolution at which it fills the page.
     pub dpi: Option<f32>,
 }
 
