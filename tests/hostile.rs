@@ -63,6 +63,77 @@ fn png_bomb() -> Vec<u8> {
     std::fs::read(file.path()).unwrap()
 }
 
+/// `page` as a TIFF compressed with `compression`.
+fn tiff_with(page: &GrayImage, compression: tiff::encoder::Compression) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut encoder = tiff::encoder::TiffEncoder::new(&mut out)
+        .unwrap()
+        .with_compression(compression);
+    encoder
+        .write_image::<tiff::encoder::colortype::Gray8>(page.width(), page.height(), page.as_raw())
+        .unwrap();
+    out.into_inner()
+}
+
+/// `page` as a CMYK JPEG, as print-oriented scanner software writes them.
+fn cmyk_jpeg(page: &GrayImage) -> Vec<u8> {
+    let cmyk: Vec<u8> = page
+        .as_raw()
+        .iter()
+        .flat_map(|&v| [0, 0, 0, 255 - v])
+        .collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 90)
+        .encode(
+            &cmyk,
+            page.width() as u16,
+            page.height() as u16,
+            jpeg_encoder::ColorType::Cmyk,
+        )
+        .unwrap();
+    out
+}
+
+/// `page` as an 8-bit palette PNG of 16 greys.
+fn palette_png(page: &GrayImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, page.width(), page.height());
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_palette(
+        (0..16u8)
+            .flat_map(|i| [i * 17, i * 17, i * 17])
+            .collect::<Vec<_>>(),
+    );
+    let indices: Vec<u8> = page.as_raw().iter().map(|&v| v / 17).collect();
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&indices)
+        .unwrap();
+    out
+}
+
+/// `page` as a 1-bit black-and-white PNG.
+fn one_bit_png(page: &GrayImage) -> Vec<u8> {
+    let row_bytes = page.width().div_ceil(8) as usize;
+    let mut packed = vec![0u8; row_bytes * page.height() as usize];
+    for (x, y, p) in page.enumerate_pixels() {
+        if p.0[0] >= 128 {
+            packed[y as usize * row_bytes + x as usize / 8] |= 0x80 >> (x % 8);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, page.width(), page.height());
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&packed)
+        .unwrap();
+    out
+}
+
 /// A little-endian TIFF whose only page declares `width` x `height`, 8-bit grey, with a tiny strip.
 fn tiff_declaring(width: u32, height: u32) -> Vec<u8> {
     let mut t = Vec::new();
@@ -189,6 +260,87 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
             "tiny.png",
             png_of(&DynamicImage::ImageLuma8(small)),
             Expect::Flagged("blank"),
+        ),
+        ("cmyk.jpg", cmyk_jpeg(&page), Expect::Read("Trần Văn Bình")),
+        (
+            "palette.png",
+            palette_png(&page),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "1-bit.png",
+            one_bit_png(&page),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "lzw.tif",
+            tiff_with(&page, tiff::encoder::Compression::Lzw),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "deflate.tif",
+            tiff_with(
+                &page,
+                tiff::encoder::Compression::Deflate(Default::default()),
+            ),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "packbits.tif",
+            tiff_with(&page, tiff::encoder::Compression::Packbits),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "really-a-png.tif",
+            png.clone(),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "upside-down.png",
+            png_of(&DynamicImage::ImageLuma8(imageops::rotate180(&page))),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "rgb-48-bit.png",
+            png_of(&DynamicImage::ImageRgb16(ImageBuffer::from_fn(
+                page.width(),
+                page.height(),
+                |x, y| {
+                    let v = u16::from(page.get_pixel(x, y).0[0]) * 257;
+                    Rgb([v, v, v])
+                },
+            ))),
+            Expect::Read("Trần Văn Bình"),
+        ),
+        (
+            "animated.gif.jpg",
+            b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!".to_vec(),
+            Expect::Refused("not a PNG, JPEG or TIFF"),
+        ),
+        (
+            "truncated.tif",
+            {
+                let t = tiff_with(&page, tiff::encoder::Compression::Lzw);
+                t[..t.len() / 2].to_vec()
+            },
+            Expect::Refused(""),
+        ),
+        (
+            "zero-width.png",
+            {
+                let mut p = png_declaring(10, 10);
+                // IHDR width (bytes 16..20) set to 0; the CRC no longer matches either.
+                p[16..20].copy_from_slice(&0u32.to_be_bytes());
+                p
+            },
+            Expect::Refused("cannot decode"),
+        ),
+        (
+            "noise.png",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect(),
+            Expect::Refused(""),
         ),
     ]
 }

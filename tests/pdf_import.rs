@@ -202,6 +202,49 @@ fn pdfs_without_a_scan_or_readable_content_are_refused_with_a_reason() {
         "{said}"
     );
 
+    // A huge MediaBox and no image: refused as not a scan, without allocating for the box.
+    let huge = hand_written_pdf(
+        &sohoa,
+        "huge-box.pdf",
+        &[
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1000000000 1000000000] >>",
+        ],
+    );
+    let said = refusal(&sohoa, "000.00.15.H27-231128-0108", &huge);
+    assert!(
+        said.contains("huge-box.pdf") && said.contains("no scanned image"),
+        "{said}"
+    );
+
     // Nothing was recorded for any of them.
     assert!(sohoa.search("tran van binh").is_empty());
+}
+
+#[test]
+fn a_pdf_whose_cross_reference_table_is_broken_is_repaired_and_read() {
+    let sohoa = Sohoa::new();
+    let jpeg = sohoa.input("letter.jpg");
+    write_jpeg(&render_page(LETTER), &jpeg);
+    let pdf = scanner_pdf(&sohoa, "scan.pdf", &[&jpeg], &[]);
+    let mut bytes = std::fs::read(&pdf).unwrap();
+    // Point startxref at nonsense, as a badly written or badly copied file does.
+    let at = bytes.windows(9).rposition(|w| w == b"startxref").unwrap() + 10;
+    let end = at
+        + bytes[at..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap();
+    for b in &mut bytes[at..end] {
+        *b = b'1';
+    }
+    let broken = sohoa.input("broken-xref.pdf");
+    std::fs::write(&broken, &bytes).unwrap();
+    let report = sohoa.ingest("000.00.15.H27-231128-0110", &[&broken]);
+    assert_eq!(
+        report["pages"][0]["blake3"].as_str().unwrap(),
+        blake3_hex(&std::fs::read(&jpeg).unwrap()),
+        "the scan inside is recovered byte for byte"
+    );
 }
