@@ -142,6 +142,8 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Most pages in one import. Default 5,000.
     pub max_pages: usize,
+    /// Largest HTTP upload (one request), in bytes. Default 1,073,741,824 (1 GiB).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Settings {
@@ -201,6 +203,7 @@ impl Default for Limits {
             max_side: decode.max_side,
             max_file_bytes: import.max_file_bytes,
             max_pages: import.max_pages,
+            max_upload_bytes: 1024 * 1024 * 1024,
         }
     }
 }

@@ -266,3 +266,32 @@ fn a_page_replaced_over_http_gives_a_new_document_with_its_flags() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[test]
+fn an_upload_over_the_configured_limit_is_refused_once_past_it() {
+    use std::io::{Read, Write};
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve_with(&[("SOHOA_LIMITS__MAX_UPLOAD_BYTES", "50000")]);
+    // A client announcing 10 MB: the answer comes once the limit is passed, not after 10 MB.
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/dossiers/{DOSSIER}/documents?procedure=1.001234&unit=000.00.15.H27 HTTP/1.1\r\n\
+         Host: {address}\r\nContent-Type: multipart/form-data; boundary=X\r\n\
+         Content-Length: 10000000\r\n\r\n"
+    )
+    .unwrap();
+    let _ = stream.write_all(
+        b"--X\r\nContent-Disposition: form-data; name=\"page\"; filename=\"p1.png\"\r\n\r\n",
+    );
+    let _ = stream.write_all(&vec![0u8; 100_000]);
+    let mut answer = [0u8; 64];
+    let n = stream.read(&mut answer).unwrap();
+    let status = String::from_utf8_lossy(&answer[..n]);
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert!(sohoa.search("tran van binh").is_empty());
+}

@@ -33,6 +33,8 @@ pub struct ArchiveConfig {
     /// Units' names and signing certificates for certified copies, by unit code. A unit not listed signs
     /// with the development certificate in `certs/`.
     pub units: std::collections::BTreeMap<String, crate::copies::UnitCertificate>,
+    /// Largest HTTP upload accepted, in bytes. Default 1 GiB (several hundred colour pages).
+    pub max_upload_bytes: u64,
 }
 
 impl ArchiveConfig {
@@ -43,6 +45,7 @@ impl ArchiveConfig {
             pipeline: PipelineOptions::default(),
             keep_blank_pages: false,
             units: std::collections::BTreeMap::new(),
+            max_upload_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -265,6 +268,11 @@ impl Archive {
     /// clerk is to add the rest.
     pub async fn mark_incomplete(&self, document: &str, reason: &str) -> Result<(), RepoError> {
         self.repo.mark_incomplete(document, reason).await
+    }
+
+    /// Largest HTTP upload accepted, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.config.max_upload_bytes
     }
 
     /// The object store.

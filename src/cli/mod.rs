@@ -155,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         pipeline: settings.pipeline(),
         keep_blank_pages: settings.packaging.keep_blank_pages,
         units: settings.unit_certificates()?,
+        max_upload_bytes: settings.limits.max_upload_bytes,
     };
     let open = || Archive::open(config.clone());
     match cli.command {

@@ -200,8 +200,16 @@ impl Sohoa {
 
     /// Starts `sohoa serve` on a free port.
     pub fn serve(&self) -> Server {
-        let mut child = self
-            .command()
+        self.serve_with(&[])
+    }
+
+    /// Starts `sohoa serve` on a free port with these environment variables set.
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
+        let mut command = self.command();
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

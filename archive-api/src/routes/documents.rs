@@ -8,15 +8,15 @@ use axum::routing::put;
 use axum::{Json, Router};
 use scanner_drivers::FileImport;
 
-use super::dossiers::{MAX_UPLOAD_BYTES, drained, spool_parts};
+use super::dossiers::{drained, spool_parts};
 use super::{ApiError, AppState};
 use crate::archive::IngestReport;
 use crate::codes::ContentHash;
 
-pub(super) fn router() -> Router<AppState> {
+pub(super) fn router(max_upload: usize) -> Router<AppState> {
     Router::new().route(
         "/v1/documents/{hash}/pages/{number}",
-        put(replace_page).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        put(replace_page).layer(DefaultBodyLimit::max(max_upload)),
     )
 }
 

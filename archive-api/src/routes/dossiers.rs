@@ -15,14 +15,12 @@ use crate::archive::{IngestReport, IngestRequest};
 use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::repo::NewDossier;
 
-/// Largest upload accepted for one document. A 300 dpi colour A4 JPEG is 1-3 MB; 1 GiB holds several
-/// hundred pages.
-pub(super) const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
-
-pub(super) fn router() -> Router<AppState> {
+/// `max_upload`: the largest request body accepted (the `limits.max_upload_bytes` setting); larger ones
+/// get `413` before they are read.
+pub(super) fn router(max_upload: usize) -> Router<AppState> {
     Router::new().route(
         "/v1/dossiers/{code}/documents",
-        post(upload_document).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        post(upload_document).layer(DefaultBodyLimit::max(max_upload)),
     )
 }
 

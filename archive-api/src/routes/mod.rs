@@ -23,10 +23,11 @@ pub type AppState = Arc<Archive>;
 
 /// The whole API.
 pub fn router(archive: AppState) -> Router {
+    let max_upload = usize::try_from(archive.max_upload_bytes()).unwrap_or(usize::MAX);
     Router::new()
         .route("/v1/health", get(|| async { "ok" }))
-        .merge(dossiers::router())
-        .merge(documents::router())
+        .merge(dossiers::router(max_upload))
+        .merge(documents::router(max_upload))
         .merge(search::router())
         .merge(objects::router())
         .merge(copies::router())
