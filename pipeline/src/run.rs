@@ -187,6 +187,12 @@ impl Pipeline {
     /// Starts the worker pool, after checking that an OCR engine starts with the configured languages.
     pub fn new(options: PipelineOptions) -> Result<Self, PipelineError> {
         ocr::check_engine(&options.ocr)?;
+        if options.detect_orientation && !crate::osd::available(&options.ocr) {
+            tracing::warn!(
+                "Tesseract's orientation model (osd) is not installed (Debian: tesseract-ocr-osd): each \
+                 page is read every way up instead, which is slower"
+            );
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads.max(1))
             .thread_name(|i| format!("sohoa-page-{i}"))
