@@ -189,8 +189,8 @@ impl Pipeline {
         ocr::check_engine(&options.ocr)?;
         if options.detect_orientation && !crate::osd::available(&options.ocr) {
             tracing::warn!(
-                "Tesseract's orientation model (osd) is not installed (Debian: tesseract-ocr-osd): each \
-                 page is read every way up instead, which is slower"
+                "Tesseract's orientation model (osd) is not installed (Debian: tesseract-ocr-osd): a \
+                 turned page is found by reading it every way up, which is slower"
             );
         }
         let pool = rayon::ThreadPoolBuilder::new()
