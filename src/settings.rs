@@ -138,6 +138,8 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Widest or tallest page, in pixels. Default 16,000.
     pub max_side: u32,
+    /// Most memory decoding one page may take, in bytes. Default 1,073,741,824 (1 GiB).
+    pub max_decoded_bytes: u64,
     /// Largest file read, in bytes. Default 536,870,912 (512 MiB).
     pub max_file_bytes: u64,
     /// Most pages in one import. Default 5,000.
@@ -201,6 +203,7 @@ impl Default for Limits {
         Self {
             max_pixels: decode.max_pixels,
             max_side: decode.max_side,
+            max_decoded_bytes: decode.max_alloc,
             max_file_bytes: import.max_file_bytes,
             max_pages: import.max_pages,
             max_upload_bytes: 1024 * 1024 * 1024,
@@ -262,6 +265,7 @@ impl Settings {
         options.cleanup.max_skew_degrees = self.cleanup.max_skew_degrees;
         options.decode.max_pixels = self.limits.max_pixels;
         options.decode.max_side = self.limits.max_side;
+        options.decode.max_alloc = self.limits.max_decoded_bytes;
         options.images = match self.packaging.images {
             Images::Jpeg => pipeline::ImagePolicy::Jpeg {
                 quality: self.packaging.jpeg_quality.clamp(1, 100),

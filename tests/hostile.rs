@@ -447,3 +447,22 @@ fn a_page_that_takes_too_long_to_read_is_stopped_and_reported() {
     let report = sohoa.ingest("000.00.15.H27-231128-0071", &[&page]);
     assert_eq!(report["pages"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_decoded_memory_limit_is_a_setting_and_refuses_a_page_over_it() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("letter.png");
+    write_png(&letter(), &page);
+    let output = sohoa
+        .command()
+        .env("SOHOA_LIMITS__MAX_DECODED_BYTES", "100000")
+        .args(["ingest", "--dossier", "000.00.15.H27-231128-0072"])
+        .args(["--procedure", "1.001234", "--unit", "000.00.15.H27"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("letter.png"), "{said}");
+    assert!(said.contains("limit"), "{said}");
+}
