@@ -426,19 +426,34 @@ fn one_corrupt_page_of_a_multi_page_tiff_is_named_and_nothing_is_recorded() {
     assert_eq!(report["pages"].as_array().unwrap().len(), 2);
 }
 
+/// `sohoa ingest` of `page` into `dossier` with one setting given by its environment variable.
+fn ingest_with(
+    sohoa: &Sohoa,
+    (key, value): (&str, &str),
+    dossier: &str,
+    page: &std::path::Path,
+) -> std::process::Output {
+    sohoa
+        .command()
+        .env(key, value)
+        .args(["ingest", "--dossier", dossier])
+        .args(["--procedure", "1.001234", "--unit", "000.00.15.H27"])
+        .arg(page)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_page_that_takes_too_long_to_read_is_stopped_and_reported() {
     let sohoa = Sohoa::new();
     let page = sohoa.input("slow.png");
     write_png(&letter(), &page);
-    let output = sohoa
-        .command()
-        .env("SOHOA_OCR__PAGE_TIMEOUT_SECONDS", "0.001")
-        .args(["ingest", "--dossier", "000.00.15.H27-231128-0070"])
-        .args(["--procedure", "1.001234", "--unit", "000.00.15.H27"])
-        .arg(&page)
-        .output()
-        .unwrap();
+    let output = ingest_with(
+        &sohoa,
+        ("SOHOA_OCR__PAGE_TIMEOUT_SECONDS", "0.001"),
+        "000.00.15.H27-231128-0070",
+        &page,
+    );
     assert!(!output.status.success());
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("slow.png"), "{said}");
@@ -453,14 +468,12 @@ fn the_decoded_memory_limit_is_a_setting_and_refuses_a_page_over_it() {
     let sohoa = Sohoa::new();
     let page = sohoa.input("letter.png");
     write_png(&letter(), &page);
-    let output = sohoa
-        .command()
-        .env("SOHOA_LIMITS__MAX_DECODED_BYTES", "100000")
-        .args(["ingest", "--dossier", "000.00.15.H27-231128-0072"])
-        .args(["--procedure", "1.001234", "--unit", "000.00.15.H27"])
-        .arg(&page)
-        .output()
-        .unwrap();
+    let output = ingest_with(
+        &sohoa,
+        ("SOHOA_LIMITS__MAX_DECODED_BYTES", "100000"),
+        "000.00.15.H27-231128-0072",
+        &page,
+    );
     assert!(!output.status.success());
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(said.contains("letter.png"), "{said}");

@@ -375,30 +375,26 @@ impl EsclDevice {
         }
     }
 
-    /// What it offers.
-    pub fn capabilities(&self) -> Result<DeviceOffer, String> {
-        let url = format!("{}/ScannerCapabilities", self.base);
-        let body = self
-            .agent
+    /// The body of `GET {base}/{resource}`.
+    fn get_text(&self, resource: &str) -> Result<String, String> {
+        let url = format!("{}/{resource}", self.base);
+        self.agent
             .get(&url)
             .call()
             .map_err(|e| unreachable_device(&self.base, &e))?
             .into_string()
-            .map_err(|e| format!("{url}: {e}"))?;
-        parse_capabilities(&body)
+            .map_err(|e| format!("{url}: {e}"))
+    }
+
+    /// What it offers.
+    pub fn capabilities(&self) -> Result<DeviceOffer, String> {
+        parse_capabilities(&self.get_text("ScannerCapabilities")?)
     }
 
     /// The device's state (`Idle`, `Processing`, `Testing`, `Stopped`, `Down`) and, with a feeder, the
     /// feeder's (`ScannerAdfLoaded`, `ScannerAdfEmpty`, `ScannerAdfJam`...).
     pub fn status(&self) -> Result<(String, Option<String>), String> {
-        let url = format!("{}/ScannerStatus", self.base);
-        let body = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| unreachable_device(&self.base, &e))?
-            .into_string()
-            .map_err(|e| format!("{url}: {e}"))?;
+        let body = self.get_text("ScannerStatus")?;
         let doc = roxmltree::Document::parse(&body)
             .map_err(|e| format!("malformed scanner status: {e}"))?;
         let text = |name: &str| {

@@ -161,13 +161,7 @@ pub(super) async fn run_scanners(
 
 pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Result<ExitCode> {
     let request = args.dossier.request()?;
-    let mut options = Vec::new();
-    for option in &args.options {
-        let (name, value) = option
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--option takes NAME=VALUE, not '{option}'"))?;
-        options.push((name.to_owned(), value.to_owned()));
-    }
+    let options = scanner_options(&args.options)?;
     let settings = ScanSettings {
         source: args.source.clone(),
         duplex: args.duplex,
@@ -191,4 +185,17 @@ pub(super) async fn run_scan(archive: &Archive, args: ScanArgs) -> anyhow::Resul
     let result = ingest_source(archive, request, source, Some(interruption), args.json).await;
     watcher.abort();
     result
+}
+
+/// `--option NAME=VALUE` flags as (name, value) pairs.
+pub(super) fn scanner_options(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    flags
+        .iter()
+        .map(|option| {
+            option
+                .split_once('=')
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .ok_or_else(|| anyhow::anyhow!("--option takes NAME=VALUE, not '{option}'"))
+        })
+        .collect()
 }

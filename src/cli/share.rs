@@ -78,14 +78,7 @@ pub(super) async fn run(command: ScannerCommand) -> anyhow::Result<ExitCode> {
     let ScannerCommand::Share(args) = command;
     let backend = match (&args.device, &args.folder) {
         (Some(device), _) => {
-            let mut options = Vec::new();
-            for option in &args.options {
-                let (name, value) = option
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("--option takes NAME=VALUE, not '{option}'"))?;
-                options.push((name.to_owned(), value.to_owned()));
-            }
-            Backend::Sane(device.clone(), options)
+            Backend::Sane(device.clone(), super::scan::scanner_options(&args.options)?)
         }
         (None, Some(folder)) => Backend::Folder(folder.clone()),
         (None, None) => anyhow::bail!("give --device or --folder"),
