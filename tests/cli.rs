@@ -119,7 +119,7 @@ fn ingested_pages_are_found_by_folded_and_exact_words_and_fetched_intact() {
 }
 
 #[test]
-fn a_corrupt_page_fails_with_its_number_and_file_and_records_nothing() {
+fn a_corrupt_page_is_named_kept_in_its_place_and_replaced_by_its_rescan() {
     let sohoa = Sohoa::new();
     let good = sohoa.input("001.png");
     let corrupt = sohoa.input("002.png");
@@ -130,44 +130,63 @@ fn a_corrupt_page_fails_with_its_number_and_file_and_records_nothing() {
     let full = std::fs::read(&good).unwrap();
     std::fs::write(&corrupt, &full[..full.len() / 3]).unwrap();
 
-    let args = [
-        "ingest",
-        "--dossier",
-        DOSSIER,
-        "--procedure",
-        "1.001234",
-        "--unit",
-        "000.00.15.H27",
-        good.to_str().unwrap(),
-        corrupt.to_str().unwrap(),
-        after.to_str().unwrap(),
-    ];
-    let output = sohoa.run(&args);
-    assert!(!output.status.success());
+    let output = sohoa.ingest_output(DOSSIER, &[&good, &corrupt, &after]);
+    assert_eq!(output.status.code(), Some(2), "stored, with a failed page");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("page 2"), "names the page: {stderr}");
-    assert!(stderr.contains("002.png"), "names the file: {stderr}");
+    assert!(
+        stderr.contains("page 2 (") && stderr.contains("002.png"),
+        "names the page and file: {stderr}"
+    );
     assert!(
         stderr.contains("cannot decode the PNG image"),
         "says why: {stderr}"
     );
-    assert!(
-        stderr.contains("nothing was recorded"),
-        "says what happened to the rest: {stderr}"
-    );
+    assert!(stderr.contains("replace-page"), "says what to do: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let document = report["document"].as_str().unwrap().to_owned();
+    assert_eq!(report["pages"][1]["flags"], serde_json::json!(["failed"]));
+    assert_eq!(report["failed"][0]["n"], 2);
 
-    // Nothing half-written: the dossier's words find nothing.
-    assert!(sohoa.search("nguyen thi huong").is_empty());
-
-    // The clerk rescans page 2 and runs the same command again.
-    write_png(&render_page(&["Trang hai: bản sao sổ hộ khẩu"]), &corrupt);
-    assert!(sohoa.run(&args).status.success());
-    let hits = sohoa.search("ban sao so ho khau");
+    // Its neighbours are stored, read and found; the PDF holds them alone.
     assert_eq!(
-        (hits[0]["dossier"].as_str(), hits[0]["page"].as_u64()),
-        (Some(DOSSIER), Some(2))
+        sohoa.search("nguyen thi huong")[0]["page"].as_u64(),
+        Some(1)
     );
+    assert_eq!(sohoa.search("applicant")[0]["page"].as_u64(), Some(3));
+    let pdf = sohoa.get(&document, "partial.pdf");
+    let text = pdftotext(&pdf);
+    assert!(
+        text.contains("Nguyễn Thị Hương") && text.contains("applicant"),
+        "{text}"
+    );
+    // What was delivered for the failed page is kept, byte for byte.
+    let kept = sohoa.get(report["pages"][1]["blake3"].as_str().unwrap(), "kept.png");
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        std::fs::read(&corrupt).unwrap()
+    );
+
+    // The rescan replaces it: a complete document.
+    let rescan = sohoa.input("002-rescan.png");
+    write_png(&render_page(LETTER), &rescan);
+    let replaced = sohoa.run(&[
+        "replace-page",
+        "--json",
+        "--document",
+        &document,
+        "--page",
+        "2",
+        rescan.to_str().unwrap(),
+    ]);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&replaced.stdout).unwrap();
+    assert!(report.get("failed").is_none(), "{report}");
+    assert_eq!(sohoa.search("tran van binh")[0]["page"].as_u64(), Some(2));
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn pages_posted_over_http_are_searchable_and_fetched_by_hash() {
 }
 
 #[test]
-fn a_corrupt_upload_is_refused_with_the_page_and_reason_and_records_nothing() {
+fn a_corrupt_page_in_an_upload_is_named_and_its_neighbours_kept() {
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
     let client = Client::new();
@@ -106,26 +106,37 @@ fn a_corrupt_upload_is_refused_with_the_page_and_reason_and_records_nothing() {
             ("002.jpg", b"this is a text file named .jpg".to_vec()),
         ],
     );
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::CREATED);
     let body: serde_json::Value = response.json().unwrap();
-    assert_eq!(body["code"], "pages-failed");
-    assert_eq!(body["pages"][0]["n"], 2);
-    assert_eq!(body["pages"][0]["origin"], "002.jpg");
+    assert_eq!(body["failed"][0]["n"], 2);
+    assert_eq!(body["failed"][0]["origin"], "002.jpg");
     assert!(
-        body["pages"][0]["reason"]
+        body["failed"][0]["reason"]
             .as_str()
             .unwrap()
             .contains("not a PNG, JPEG or TIFF"),
         "{body}"
     );
-
+    assert_eq!(body["pages"][1]["flags"], serde_json::json!(["failed"]));
     let results: serde_json::Value = client
         .get(format!("{}/v1/search?q=nguyen", server.url))
         .send()
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(results["hits"].as_array().unwrap().len(), 0);
+    assert_eq!(results["hits"][0]["page"], 1, "{results}");
+
+    // Nothing read at all: refused, naming the page, nothing recorded.
+    let response = upload(
+        &client,
+        &server,
+        "000.00.15.H27-231128-0043",
+        &[("001.jpg", b"another text file".to_vec())],
+    );
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["code"], "pages-failed");
+    assert_eq!(body["pages"][0]["origin"], "001.jpg");
 }
 
 #[test]

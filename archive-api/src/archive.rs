@@ -199,6 +199,10 @@ pub struct IngestReport {
     /// Why the document is incomplete (a scan that stopped early), when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
+    /// Pages that could not be read: recorded in their place (flag `failed`), what was delivered for them
+    /// kept, left out of the PDF; each can be rescanned with `replace-page`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<crate::routes::FailedPage>,
 }
 
 /// Why an object could not be served.
@@ -430,6 +434,7 @@ impl Archive {
             pages,
             objects,
             reports,
+            failed,
         } = packaged?;
         uploaded?;
 
@@ -455,6 +460,7 @@ impl Archive {
             bytes: pdf_size,
             pages: reports,
             incomplete: None,
+            failed,
         };
         self.repo
             .record_document(&mut NewDocument {
@@ -626,6 +632,7 @@ struct Packaged {
     pages: PageSpool,
     objects: Vec<ObjectRecord>,
     reports: Vec<PageReport>,
+    failed: Vec<crate::routes::FailedPage>,
 }
 
 /// Where packaging writes: the PDF, what it says about itself, whether blank pages go in, and the page
@@ -665,8 +672,58 @@ fn package(
     pipeline.run(source, |outcome| {
         done += 1;
         match outcome {
-            Err(failure) => failures.push(failure),
-            Ok(page) if failures.is_empty() => {
+            Err(mut failure) => {
+                // The page keeps its place: what was delivered is stored, the page recorded as failed.
+                let reason = failure.error.to_string();
+                let delivered = failure.delivered.take().map_or_else(
+                    || Blob::new(reason.clone().into_bytes().into(), "text/plain"),
+                    |blob| *blob,
+                );
+                objects.push(ObjectRecord {
+                    blake3: delivered.blake3.to_hex().to_string(),
+                    size: delivered.bytes.len() as u64,
+                    media_type: delivered.media_type.to_owned(),
+                });
+                let blake3 = delivered.blake3.to_hex().to_string();
+                to_store.blocking_send(delivered).map_err(|_| {
+                    IngestError::Io(std::io::Error::other(
+                        "the object store stopped accepting pages",
+                    ))
+                })?;
+                let record = NewPage {
+                    number: failure.number,
+                    blake3: blake3.clone(),
+                    source_blake3: None,
+                    origin: failure.origin.clone(),
+                    width: 0,
+                    height: 0,
+                    dpi: 0.0,
+                    dpi_assumed: false,
+                    confidence: 0.0,
+                    words_json: "[]".to_owned(),
+                    text: String::new(),
+                    quality_json: serde_json::json!({ "failed": reason }).to_string(),
+                    flags: "failed".to_owned(),
+                    geometry_json: "null".to_owned(),
+                    pdf_page: None,
+                };
+                pages.push(&record)?;
+                reports.push(PageReport {
+                    n: failure.number,
+                    blake3,
+                    confidence: 0.0,
+                    dpi: 0.0,
+                    dpi_assumed: false,
+                    origin: failure.origin.clone(),
+                    flags: vec!["failed"],
+                    rotated: 0,
+                    deskewed: 0.0,
+                    pdf_page: None,
+                    note: reason,
+                });
+                failures.push(failure);
+            }
+            Ok(page) => {
                 let pdf_page = if page.quality.blank && !keep_blank {
                     if first_blank.is_none() && pdf_pages == 0 {
                         first_blank = Some((page.pdf_image.clone(), page.dpi, page.geometry));
@@ -742,9 +799,6 @@ fn package(
                     note: page.quality.describe(),
                 });
             }
-            // Once a page has failed the document will not be recorded: finish OCR of the rest only to
-            // report every failure at once.
-            Ok(_) => {}
         }
         progress(IngestProgress {
             done,
@@ -753,12 +807,21 @@ fn package(
         });
         Ok::<_, IngestError>(())
     })?;
-    if !failures.is_empty() {
+    // With no page read there is no document to keep: refuse, naming every page.
+    if !failures.is_empty() && failures.len() == reports.len() {
         return Err(IngestError::PagesFailed(failures));
     }
     if pages.is_empty() {
         return Err(IngestError::NoPages);
     }
+    let failed = failures
+        .iter()
+        .map(|f| crate::routes::FailedPage {
+            n: f.number,
+            origin: f.origin.clone(),
+            reason: f.error.to_string(),
+        })
+        .collect();
     if let (0, Some((image, dpi, geometry))) = (pdf_pages, &first_blank) {
         packager.add_page(PdfPage {
             image,
@@ -778,5 +841,6 @@ fn package(
         pages,
         objects,
         reports,
+        failed,
     })
 }

@@ -117,6 +117,9 @@ pub struct PageFailure {
     pub origin: String,
     /// Why it failed.
     pub error: PageError,
+    /// What the scanner delivered for the page, when there was something: kept with the failure, since
+    /// nothing a clerk scanned is thrown away.
+    pub delivered: Option<Box<Blob>>,
 }
 
 /// An object to store: bytes, their media type and their BLAKE3 hash.
@@ -131,7 +134,8 @@ pub struct Blob {
 }
 
 impl Blob {
-    fn new(bytes: Arc<[u8]>, media_type: &'static str) -> Self {
+    /// Bytes of `media_type`, hashed.
+    pub fn new(bytes: Arc<[u8]>, media_type: &'static str) -> Self {
         let blake3 = blake3::hash(&bytes);
         Self {
             bytes,
@@ -234,6 +238,7 @@ impl Pipeline {
                             number: next_number,
                             origin: e.origin,
                             error: PageError::Source(e.reason),
+                            delivered: None,
                         };
                         ready.insert(next_number, Err(failure));
                         next_number += 1;
@@ -280,6 +285,7 @@ impl Pipeline {
                             error: PageError::Encode(
                                 "a worker thread stopped unexpectedly".to_owned(),
                             ),
+                            delivered: None,
                         };
                         ready.insert(next_out, Err(failure));
                     }
@@ -291,10 +297,12 @@ impl Pipeline {
 
 fn process(number: u32, page: ScannedPage, options: &PipelineOptions) -> PageOutcome {
     let origin = page.origin.clone();
+    let (bytes, media_type) = (page.bytes.clone(), page.format.media_type());
     process_page(number, page, options).map_err(|error| PageFailure {
         number,
         origin,
         error,
+        delivered: Some(Box::new(Blob::new(bytes, media_type))),
     })
 }
 

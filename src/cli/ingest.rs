@@ -159,6 +159,20 @@ pub(super) async fn ingest_source(
                     );
                 }
             }
+            if !report.failed.is_empty() {
+                eprintln!(
+                    "{} of the pages could not be read; the others are stored, and these are recorded in their place as failed:",
+                    report.failed.len()
+                );
+                for failed in &report.failed {
+                    eprintln!("  page {} ({}): {}", failed.n, failed.origin, failed.reason);
+                }
+                eprintln!(
+                    "rescan each and replace it: sohoa replace-page --document {} --page N FILE",
+                    report.document
+                );
+                return Ok(ExitCode::from(2));
+            }
             if let Some(reason) = stopped {
                 eprintln!(
                     "the scan stopped early: {reason}\nthe {} page(s) above are stored; the document is recorded as incomplete",

@@ -50,6 +50,13 @@ pub(super) async fn run(
                     println!("  the new page: {:.1}%  [{}]", page.confidence, page.note);
                 }
             }
+            if !report.failed.is_empty() {
+                eprintln!("pages still recorded as failed, to rescan and replace:");
+                for failed in &report.failed {
+                    eprintln!("  page {} ({}): {}", failed.n, failed.origin, failed.reason);
+                }
+                return Ok(ExitCode::from(2));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(IngestError::PagesFailed(failures)) => {

@@ -156,12 +156,22 @@ async fn ingest(
         .await
     {
         Ok(report) => Ok(format!(
-            "ingested {}: {} document {} ({} pages from {} files)",
+            "ingested {}: {} document {} ({} pages from {} files){}",
             report.dossier,
             report.kind.as_str(),
             report.document,
             report.pages.len(),
-            batch.files.len()
+            batch.files.len(),
+            if report.failed.is_empty() {
+                String::new()
+            } else {
+                let pages: Vec<String> = report
+                    .failed
+                    .iter()
+                    .map(|f| format!("page {} ({}): {}", f.n, f.origin, f.reason))
+                    .collect();
+                format!("; could not read, rescan and replace: {}", pages.join("; "))
+            }
         )),
         Err(
             e @ (IngestError::Invalid(_)

@@ -12,7 +12,7 @@ use crate::copies::CopyError;
 use crate::index::IndexError;
 
 /// A failed page, as the API reports it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FailedPage {
     /// Page number, from 1.
     pub n: u32,
