@@ -110,6 +110,25 @@ fn the_hot_folder_waits_for_complete_files_and_ingests_each_dossier_once() {
         std::fs::read_to_string(hot.join("failed").join(format!("{bad}.reason.txt"))).unwrap();
     assert!(reason.contains("not a PNG, JPEG or TIFF"), "{reason}");
 
+    // A dossier with one unreadable page: the good page is stored and its file done, the bad one's file
+    // goes to failed/ saying how to replace it.
+    let partial = "000.00.15.H27-231128-0044";
+    std::fs::copy(&page2, hot.join(format!("{partial}_001.jpg"))).unwrap();
+    std::fs::write(hot.join(format!("{partial}_002.jpg")), "half a scan").unwrap();
+    let line = next_line(&lines);
+    assert!(line.starts_with(&format!("ingested {partial}")), "{line}");
+    assert!(line.contains("could not read"), "{line}");
+    assert!(hot.join("done").join(format!("{partial}_001.jpg")).exists());
+    let reason = std::fs::read_to_string(
+        hot.join("failed")
+            .join(format!("{partial}_002.jpg.reason.txt")),
+    )
+    .unwrap();
+    assert!(
+        reason.contains("page 2 could not be read") && reason.contains("replace-page"),
+        "{reason}"
+    );
+
     // A crash after storing but before moving leaves the files in place: a restart stores nothing twice.
     drop(watcher);
     std::fs::copy(&page1, hot.join(format!("{DOSSIER}_001.jpg"))).unwrap();

@@ -135,8 +135,27 @@ impl HotFolder {
     /// Moves a processed batch's files to `done/`, or to `failed/` with `reason` beside each. The sidecar
     /// stays for the dossier's other documents.
     pub fn finish(&mut self, batch: &Batch, outcome: Result<(), &str>) -> io::Result<()> {
-        let target = self.root.join(if outcome.is_ok() { DONE } else { FAILED });
+        let reasons: Vec<(PathBuf, String)> = match outcome {
+            Ok(()) => Vec::new(),
+            Err(reason) => batch
+                .files
+                .iter()
+                .map(|f| (f.clone(), reason.to_owned()))
+                .collect(),
+        };
+        self.finish_each(batch, &reasons)
+    }
+
+    /// Moves each file of a processed batch to `failed/` with its reason beside it when `failed` names it,
+    /// to `done/` otherwise (a document stored with some pages that could not be read).
+    pub fn finish_each(&mut self, batch: &Batch, failed: &[(PathBuf, String)]) -> io::Result<()> {
         for file in &batch.files {
+            let reason = failed
+                .iter()
+                .find(|(f, _)| f == file)
+                .map(|(_, r)| r.as_str());
+            let outcome = reason.map_or(Ok(()), Err);
+            let target = self.root.join(if outcome.is_ok() { DONE } else { FAILED });
             let Some(name) = file.file_name() else {
                 continue;
             };

@@ -79,8 +79,8 @@ pub(super) async fn run(
         for batch in batches {
             match ingest(archive, settings, &args, &batch).await {
                 // Files are moved before the line is printed: whoever reads the line finds them in place.
-                Ok(line) => {
-                    hot.finish(&batch, Ok(()))?;
+                Ok((line, failed_files)) => {
+                    hot.finish_each(&batch, &failed_files)?;
                     println!("{line}");
                 }
                 Err(Outcome::Refused(reason)) => {
@@ -112,7 +112,7 @@ async fn ingest(
     settings: &Settings,
     args: &Args,
     batch: &Batch,
-) -> Result<String, Outcome> {
+) -> Result<(String, Vec<(PathBuf, String)>), Outcome> {
     let refused = |e: &dyn std::fmt::Display| Outcome::Refused(e.to_string());
     let sidecar: Sidecar = match &batch.sidecar {
         Some(path) => {
@@ -155,24 +155,49 @@ async fn ingest(
         .ingest(IngestRequest { dossier, kind }, Box::new(source), progress)
         .await
     {
-        Ok(report) => Ok(format!(
-            "ingested {}: {} document {} ({} pages from {} files){}",
-            report.dossier,
-            report.kind.as_str(),
-            report.document,
-            report.pages.len(),
-            batch.files.len(),
-            if report.failed.is_empty() {
-                String::new()
-            } else {
-                let pages: Vec<String> = report
-                    .failed
-                    .iter()
-                    .map(|f| format!("page {} ({}): {}", f.n, f.origin, f.reason))
-                    .collect();
-                format!("; could not read, rescan and replace: {}", pages.join("; "))
+        Ok(report) => {
+            // A file with a page that could not be read goes to failed/, with what to do.
+            let mut failed_files: Vec<(PathBuf, String)> = Vec::new();
+            for failed in &report.failed {
+                let Some(file) = batch.files.iter().find(|f| {
+                    let name = f.display().to_string();
+                    failed.origin == name || failed.origin.starts_with(&format!("{name}, page "))
+                }) else {
+                    continue;
+                };
+                let note = format!(
+                    "page {} could not be read: {}\nthe other pages are stored as document {}; rescan this page and \
+                     run: sohoa replace-page --document {} --page {} FILE",
+                    failed.n, failed.reason, report.document, report.document, failed.n
+                );
+                match failed_files.iter_mut().find(|(f, _)| f == file) {
+                    Some((_, reason)) => {
+                        reason.push('\n');
+                        reason.push_str(&note);
+                    }
+                    None => failed_files.push((file.clone(), note)),
+                }
             }
-        )),
+            let line = format!(
+                "ingested {}: {} document {} ({} pages from {} files){}",
+                report.dossier,
+                report.kind.as_str(),
+                report.document,
+                report.pages.len(),
+                batch.files.len(),
+                if report.failed.is_empty() {
+                    String::new()
+                } else {
+                    let pages: Vec<String> = report
+                        .failed
+                        .iter()
+                        .map(|f| format!("page {} ({}): {}", f.n, f.origin, f.reason))
+                        .collect();
+                    format!("; could not read, rescan and replace: {}", pages.join("; "))
+                }
+            );
+            Ok((line, failed_files))
+        }
         Err(
             e @ (IngestError::Invalid(_)
             | IngestError::Conflict(_)
