@@ -240,6 +240,25 @@ impl Drop for Server {
     }
 }
 
+/// Checks that a scan of the ten-sheet test feeder stopped part-way: exit status 2, some but not all sheets
+/// kept, the document marked incomplete with a reason containing `why`. Returns the report.
+pub fn assert_stopped_part_way(output: &Output, why: &str) -> serde_json::Value {
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "stored but incomplete: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pages = report["pages"].as_array().unwrap().len();
+    assert!((1..10).contains(&pages), "{pages} sheets kept of ten");
+    assert!(
+        report["incomplete"].as_str().unwrap().contains(why),
+        "{report}"
+    );
+    report
+}
+
 /// BLAKE3 of `bytes` in hex.
 pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()

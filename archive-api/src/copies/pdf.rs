@@ -127,20 +127,8 @@ pub(crate) fn prepare(
     }
     contents.push(Object::Reference(after_id));
     page.set("Contents", contents);
-    let mut resources = match page.get(b"Resources") {
-        Ok(object) => doc
-            .dereference(object)
-            .ok()
-            .and_then(|(_, o)| o.as_dict().ok().cloned())
-            .unwrap_or_default(),
-        Err(_) => Dictionary::new(),
-    };
-    let mut fonts = resources
-        .get(b"Font")
-        .ok()
-        .and_then(|o| doc.dereference(o).ok())
-        .and_then(|(_, o)| o.as_dict().ok().cloned())
-        .unwrap_or_default();
+    let mut resources = dict_at(&doc, &page, b"Resources");
+    let mut fonts = dict_at(&doc, &resources, b"Font");
     fonts.set(RESOURCE_NAME, Object::Reference(font_id));
     resources.set("Font", fonts);
     page.set("Resources", resources);
@@ -157,12 +145,7 @@ pub(crate) fn prepare(
         "F" => 132,
         "P" => Object::Reference(page_id),
     }));
-    let mut annots = page
-        .get(b"Annots")
-        .ok()
-        .and_then(|o| doc.dereference(o).ok())
-        .and_then(|(_, o)| o.as_array().ok().cloned())
-        .unwrap_or_default();
+    let mut annots = array_at(&doc, &page, b"Annots");
     annots.push(Object::Reference(widget_id));
     page.set("Annots", annots);
     update.set(page_id, Object::Dictionary(page));
@@ -171,18 +154,8 @@ pub(crate) fn prepare(
         .get_dictionary(root_id)
         .map_err(|e| unreadable(&e))?
         .clone();
-    let mut form = catalog
-        .get(b"AcroForm")
-        .ok()
-        .and_then(|o| doc.dereference(o).ok())
-        .and_then(|(_, o)| o.as_dict().ok().cloned())
-        .unwrap_or_default();
-    let mut fields_array = form
-        .get(b"Fields")
-        .ok()
-        .and_then(|o| doc.dereference(o).ok())
-        .and_then(|(_, o)| o.as_array().ok().cloned())
-        .unwrap_or_default();
+    let mut form = dict_at(&doc, &catalog, b"AcroForm");
+    let mut fields_array = array_at(&doc, &form, b"Fields");
     fields_array.push(Object::Reference(widget_id));
     form.set("Fields", fields_array);
     // SignaturesExist | AppendOnly.
@@ -317,6 +290,24 @@ fn media_box(doc: &lopdf::Document, page: &Dictionary) -> Option<[f32; 4]> {
         })
         .collect();
     <[f32; 4]>::try_from(values).ok()
+}
+
+/// A copy of the dictionary under `key` in `dict`, following a reference; empty when absent.
+fn dict_at(doc: &lopdf::Document, dict: &Dictionary, key: &[u8]) -> Dictionary {
+    dict.get(key)
+        .ok()
+        .and_then(|o| doc.dereference(o).ok())
+        .and_then(|(_, o)| o.as_dict().ok().cloned())
+        .unwrap_or_default()
+}
+
+/// A copy of the array under `key` in `dict`, following a reference; empty when absent.
+fn array_at(doc: &lopdf::Document, dict: &Dictionary, key: &[u8]) -> Vec<Object> {
+    dict.get(key)
+        .ok()
+        .and_then(|o| doc.dereference(o).ok())
+        .and_then(|(_, o)| o.as_array().ok().cloned())
+        .unwrap_or_default()
 }
 
 /// New and changed objects of the update.
