@@ -15,7 +15,7 @@ use tokio::sync::{OnceCell, mpsc};
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::codes::{CodeError, ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
-use crate::index::{IndexError, SearchHit, SearchIndex, SearchQuery};
+use crate::index::{IndexError, SearchIndex, SearchQuery, SearchResults};
 use crate::repo::{
     NewDocument, NewDossier, NewPage, ObjectRecord, PageSpool, Repo, RepoError, StoredPage,
 };
@@ -154,7 +154,7 @@ pub struct IngestProgress {
 pub type ProgressFn = Arc<dyn Fn(IngestProgress) + Send + Sync>;
 
 /// One page of an ingested document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PageReport {
     /// Page number, from 1.
     pub n: u32,
@@ -184,7 +184,7 @@ pub struct PageReport {
 }
 
 /// The result of an ingest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IngestReport {
     /// Dossier code.
     pub dossier: String,
@@ -230,6 +230,7 @@ pub struct Archive {
     tmp_dir: PathBuf,
     certifier: crate::copies::Certifier,
     scan_jobs: crate::routes::ScanJobs,
+    jobs: crate::jobs::JobBoard,
 }
 
 impl Archive {
@@ -249,6 +250,7 @@ impl Archive {
         Ok(Self {
             certifier,
             scan_jobs: crate::routes::ScanJobs::default(),
+            jobs: crate::jobs::JobBoard::default(),
             config,
             repo,
             blobs,
@@ -280,8 +282,28 @@ impl Archive {
     }
 
     /// The object store.
-    pub(crate) fn blobs(&self) -> &BlobStore {
+    pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// The processing jobs running in this process.
+    pub fn jobs(&self) -> &crate::jobs::JobBoard {
+        &self.jobs
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
+    /// Whether the database and the object store answer.
+    pub async fn ready(&self) -> Result<(), String> {
+        self.repo.ping().await.map_err(|e| e.to_string())?;
+        self.blobs
+            .exists(&ContentHash::of(b"readiness probe"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// The scan jobs started over HTTP.
@@ -480,20 +502,10 @@ impl Archive {
     }
 
     /// Searches the index, after bringing it up to date with the database. Pages of documents that were
-    /// replaced (a page rescanned) are left out.
-    pub async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, IndexError> {
+    /// replaced (a page rescanned) are not in the index.
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchResults, IndexError> {
         self.index.sync(&self.repo).await?;
-        let hits = self.index.search(query)?;
-        let documents: Vec<&str> = hits.iter().map(|h| h.document.as_str()).collect();
-        let superseded = self
-            .repo
-            .superseded(&documents)
-            .await
-            .map_err(IndexError::from)?;
-        Ok(hits
-            .into_iter()
-            .filter(|h| !superseded.contains(&h.document))
-            .collect())
+        self.index.search(query)
     }
 
     /// The bytes and media type of a stored object (a document PDF or a page master), verified against
@@ -721,6 +733,7 @@ fn package(
                     pdf_page: None,
                     note: reason,
                 });
+                metrics::counter!("sohoa_pages_failed_total").increment(1);
                 failures.push(failure);
             }
             Ok(page) => {
@@ -785,6 +798,8 @@ fn package(
                     pdf_page,
                 };
                 pages.push(&record)?;
+                metrics::counter!("sohoa_pages_processed_total").increment(1);
+                metrics::histogram!("sohoa_ocr_seconds").record(f64::from(page.ocr_seconds));
                 reports.push(PageReport {
                     n: record.number,
                     blake3: record.blake3,

@@ -156,7 +156,9 @@ impl DossierCode {
 }
 
 /// Whether a document is one the citizen submitted or the result the office returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentKind {
     /// A component the citizen submitted (thành phần hồ sơ). The default.

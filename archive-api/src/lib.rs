@@ -14,20 +14,22 @@
 //! use archive_api::{Archive, ArchiveConfig, SearchQuery};
 //!
 //! let archive = Archive::open(ArchiveConfig::new("sohoa-data")).await?;
-//! let hits = archive.search(&SearchQuery { text: "nguyen van a".into(), limit: 10, ..Default::default() }).await?;
-//! for hit in hits {
+//! let results = archive.search(&SearchQuery { text: "nguyen van a".into(), limit: 10, ..Default::default() }).await?;
+//! for hit in results.hits {
 //!     println!("{} page {}: {}", hit.dossier, hit.page, hit.snippet);
 //! }
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
+pub mod access;
 mod archive;
 mod blobs;
 pub mod codes;
 pub mod copies;
 mod index;
-mod repo;
+pub mod jobs;
+pub mod repo;
 pub mod routes;
 mod time;
 
@@ -36,7 +38,7 @@ pub use archive::{
     OpenError, PageReport, ProgressFn,
 };
 pub use blobs::{BlobError, BlobStore};
-pub use index::{IndexError, SearchHit, SearchIndex, SearchQuery};
+pub use index::{IndexError, SearchHit, SearchIndex, SearchOrder, SearchQuery, SearchResults};
 pub use repo::{CopyRecord, NewDossier, Repo, RepoError, Totals};
 
 use std::future::Future;
@@ -64,6 +66,10 @@ pub async fn serve(
             }
         })
     };
+    routes::install_metrics();
+    if let Err(e) = jobs::resume(&archive).await {
+        tracing::error!(error = %e, "cannot resume unfinished jobs");
+    }
     let app = routes::router(archive).layer(tower_http::trace::TraceLayer::new_for_http());
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)

@@ -173,6 +173,8 @@ pub struct ProcessedPage {
     pub quality: PageQuality,
     /// The image as it goes into the PDF.
     pub pdf_image: PdfImage,
+    /// Seconds spent reading the page (orientation and OCR), 0 for a blank page.
+    pub ocr_seconds: f32,
 }
 
 /// The outcome of one page.
@@ -347,6 +349,7 @@ fn process_page(
         low_resolution: decoded.dpi < options.cleanup.min_dpi,
         ..PageQuality::default()
     };
+    let reading = std::time::Instant::now();
     let text = if prepared.blank {
         PageText::default()
     } else {
@@ -373,6 +376,7 @@ fn process_page(
         geometry,
         quality,
         pdf_image,
+        ocr_seconds: reading.elapsed().as_secs_f32(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod account;
 mod bench;
 mod copy;
 mod get;
@@ -74,6 +75,9 @@ enum Command {
     Verify(copy::VerifyArgs),
     /// Rebuild the search index from the database.
     Reindex,
+    /// Accounts and their bearer tokens for the API.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
     /// Benchmark ingest beside plain Tesseract and OCRmyPDF over the same pages (run by hand).
     Bench(bench::Args),
 }
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let languages = settings.ocr.languages.clone();
             tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?
         }
+        Command::Account(command) => account::run(&open().await?, command).await,
         Command::Reindex => {
             let archive = open().await?;
             let pages = archive.index().rebuild(archive.repo()).await?;

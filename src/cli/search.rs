@@ -33,14 +33,17 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
         unit: args.unit,
         procedure: args.procedure,
         kind: args.kind,
-        dossier: None,
         limit: args.limit,
+        ..Default::default()
     };
-    let hits = archive.search(&query).await?;
+    let results = archive.search(&query).await?;
+    let hits = results.hits;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"query": query.text, "hits": hits}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"query": query.text, "total": results.total, "hits": hits})
+            )?
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -27,8 +27,16 @@ pub(super) async fn run(
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr()?;
     let totals = archive.repo().totals().await?;
+    let first_admin = archive_api::access::bootstrap_admin(archive.repo(), data).await?;
     // Scripts and tests read the actual address from this line.
     println!("sohoa listening on http://{address}");
+    if let Some(path) = first_admin {
+        eprintln!(
+            "first start: an administrator account 'admin' was created; its API token is in {} \
+             (create people's accounts with it, or with `sohoa account add`)",
+            path.display()
+        );
+    }
     tracing::info!(
         data = %data.display(),
         dossiers = totals.dossiers,

@@ -1,11 +1,22 @@
 //! The database port: dossiers, documents, pages and objects. Handlers see [`RepoError`], never
 //! `sqlx::Error`. One backend per file; SQLite is the embedded default.
 
+mod accounts;
+mod dossiers;
+mod jobs;
 mod spool;
 mod sqlite;
+mod stats;
 
+pub use accounts::{Account, AuditEntry, AuditFilter, NewAuditEntry, TokenOwner, TokenRecord};
+pub use dossiers::{
+    DocumentSummary, DossierChange, DossierDetails, DossierFilter, DossierRecord, PageSummary,
+    PageText, PendingPage, ProcedureRecord, UnitRecord,
+};
+pub use jobs::{JobRecord, KeptAnswer};
 pub use spool::PageSpool;
 pub use sqlite::Repo;
+pub use stats::{StatsGroup, StatsQuery, StatsRow};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,14 +29,17 @@ pub enum RepoError {
     /// The write contradicts what is recorded.
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for is not recorded.
+    #[error("{0}")]
+    NotFound(String),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// The schema could not be brought up to date.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The page records waiting for the database could not be read back from their work file.
-    #[error("page records work file: {0}")]
+    /// A work file (page records waiting for the database, a token file) could not be written or read.
+    #[error("work file: {0}")]
     Spool(#[from] std::io::Error),
 }
 
@@ -153,6 +167,16 @@ pub struct IndexedPage {
     pub number: u32,
     /// OCR text.
     pub text: String,
+    /// The applicant's name.
+    pub applicant: String,
+    /// The dossier's status code.
+    pub status: u8,
+    /// When the dossier was received, UNIX time.
+    pub received: i64,
+    /// The unit's level, empty if the unit is not registered.
+    pub level: String,
+    /// The procedure's field, empty if the procedure is not registered.
+    pub field: String,
 }
 
 /// A certified copy as recorded.

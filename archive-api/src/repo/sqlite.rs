@@ -16,7 +16,7 @@ use crate::time::now_rfc3339;
 /// The archive's database.
 #[derive(Clone)]
 pub struct Repo {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl Repo {
@@ -117,6 +117,11 @@ impl Repo {
             .bind(old)
             .execute(&mut *tx)
             .await?;
+            // The index follows this log and drops the replaced document's pages.
+            sqlx::query("INSERT INTO dossier_changes (dossier) VALUES (?)")
+                .bind(dossier.code.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         if inserted.rows_affected() == 0 {
             // The same document was recorded before: nothing to add.
@@ -336,32 +341,54 @@ impl Repo {
             .await?)
     }
 
-    /// Up to `limit` pages with ids above `after`, in id order, with what the index needs.
+    /// Up to `limit` pages with ids above `after`, in id order, with what the index needs; pages of
+    /// replaced documents are left out.
     pub async fn pages_after(&self, after: i64, limit: i64) -> Result<Vec<IndexedPage>, RepoError> {
+        let sql = format!("{INDEXED_PAGE} WHERE p.id > ? AND doc.superseded_by IS NULL ORDER BY p.id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(indexed_page).collect())
+    }
+
+    /// Every current page of a dossier (none of replaced documents), with what the index needs.
+    pub async fn dossier_pages(&self, code: &str) -> Result<Vec<IndexedPage>, RepoError> {
+        let sql = format!("{INDEXED_PAGE} WHERE d.code = ? AND doc.superseded_by IS NULL ORDER BY p.id");
+        let rows = sqlx::query(&sql).bind(code).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(indexed_page).collect())
+    }
+
+    /// The last entry of the dossier change log, 0 when empty.
+    pub async fn latest_change(&self) -> Result<i64, RepoError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM dossier_changes")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Up to `limit` change-log entries after `after`: (entry, dossier code).
+    pub async fn changes_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, RepoError> {
         let rows = sqlx::query(
-            "SELECT p.id, d.code, d.procedure_code, d.unit_code, doc.kind, doc.blake3, p.number, p.text
-             FROM pages p
-             JOIN documents doc ON doc.id = p.document_id
-             JOIN dossiers d ON d.id = doc.dossier_id
-             WHERE p.id > ? ORDER BY p.id LIMIT ?",
+            "SELECT seq, dossier FROM dossier_changes WHERE seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| IndexedPage {
-                id: row.get(0),
-                dossier: row.get(1),
-                procedure: row.get(2),
-                unit: row.get(3),
-                kind: row.get(4),
-                document: row.get(5),
-                number: row.get::<i64, _>(6).try_into().unwrap_or(0),
-                text: row.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// How many dossiers, documents and pages are recorded.
@@ -376,6 +403,29 @@ impl Repo {
             documents: row.get(1),
             pages: row.get(2),
         })
+    }
+}
+
+const INDEXED_PAGE: &str = "SELECT p.id, d.code, d.procedure_code, d.unit_code, doc.kind, doc.blake3, p.number, \
+     p.text, d.applicant, d.status, d.received_at, COALESCE(u.level, ''), COALESCE(pr.field, '') \
+     FROM pages p JOIN documents doc ON doc.id = p.document_id JOIN dossiers d ON d.id = doc.dossier_id \
+     LEFT JOIN units u ON u.code = d.unit_code LEFT JOIN procedures pr ON pr.code = d.procedure_code";
+
+fn indexed_page(row: &sqlx::sqlite::SqliteRow) -> IndexedPage {
+    IndexedPage {
+        id: row.get(0),
+        dossier: row.get(1),
+        procedure: row.get(2),
+        unit: row.get(3),
+        kind: row.get(4),
+        document: row.get(5),
+        number: row.get::<i64, _>(6).try_into().unwrap_or(0),
+        text: row.get(7),
+        applicant: row.get(8),
+        status: row.get::<i64, _>(9).try_into().unwrap_or(0),
+        received: crate::time::unix_seconds(&row.get::<String, _>(10)).unwrap_or(0),
+        level: row.get(11),
+        field: row.get(12),
     }
 }
 
@@ -395,7 +445,7 @@ fn copy_record(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
 }
 
 /// Records a stored object, once.
-async fn insert_object(
+pub(super) async fn insert_object(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     object: &ObjectRecord,
     now: &str,

@@ -12,7 +12,7 @@ use crate::copies::CopyError;
 use crate::index::IndexError;
 
 /// A failed page, as the API reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailedPage {
     /// Page number, from 1.
     pub n: u32,
@@ -68,7 +68,52 @@ impl IntoResponse for ApiError {
             message: &self.message,
             pages: &self.pages,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// The error body every failure carries.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    /// Stable machine-readable code: `invalid-input`, `dossier-not-found`, `forbidden`...
+    code: String,
+    /// What went wrong, for a person.
+    message: String,
+}
+
+impl From<crate::repo::RepoError> for ApiError {
+    fn from(e: crate::repo::RepoError) -> Self {
+        use crate::repo::RepoError;
+        match e {
+            RepoError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            RepoError::NotFound(message) => Self::new(StatusCode::NOT_FOUND, "not-found", message),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl ApiError {
+    /// `400 invalid-input` with a message naming the field.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-input", message)
+    }
+
+    /// `404` with a code and message.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 

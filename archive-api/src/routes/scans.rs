@@ -7,23 +7,27 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use scanner_drivers::sane::ScanSettings;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::error::ErrorBody;
+use super::extract::{JsonBody, PathParams, QueryParams};
+use super::{ApiError, AppState, Caller};
+use crate::access::Permission;
 use crate::archive::{IngestError, IngestRequest};
 use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::repo::NewDossier;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/scanners", get(list_scanners))
-        .route("/v1/scans", axum::routing::post(start_scan))
-        .route("/v1/scans/{id}", get(scan_status).delete(cancel_scan))
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_scanners))
+        .routes(routes!(start_scan))
+        .routes(routes!(scan_status, cancel_scan))
 }
 
 /// The scan jobs of this server, by id.
@@ -39,7 +43,7 @@ struct ScanJob {
 }
 
 /// A scan job as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScanStatus {
     /// Job id.
     pub id: u64,
@@ -80,15 +84,26 @@ fn lock(job: &ScanJob) -> std::sync::MutexGuard<'_, ScanStatus> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ScannersQuery {
     /// eSCL URLs to list too, comma-separated.
     escl: Option<String>,
 }
 
+/// The scanners this server can drive (SANE, and the eSCL URLs asked for), with their sources, modes and
+/// resolutions.
+#[utoipa::path(get, path = "/v1/scanners", tag = "scanning", params(ScannersQuery),
+    responses((status = 200, description = "the scanners", body = Object),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_scanners(
-    Query(query): Query<ScannersQuery>,
+    State(archive): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ScannersQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller
+        .require(&archive, Permission::Scan, "scanner.list", "")
+        .await?;
     let escl: Vec<String> = query
         .escl
         .unwrap_or_default()
@@ -125,7 +140,8 @@ async fn list_scanners(
     Ok(Json(serde_json::json!({ "scanners": listing })))
 }
 
-#[derive(Deserialize)]
+/// A scan to start.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct StartScan {
     device: String,
     dossier: String,
@@ -143,12 +159,17 @@ struct StartScan {
     mode: Option<String>,
 }
 
+/// Starts a scan into a dossier: `202` with the job; the pages are processed as the feeder runs.
+#[utoipa::path(post, path = "/v1/scans", tag = "scanning", request_body = StartScan,
+    responses((status = 202, body = ScanStatus), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody),
+              (status = 422, description = "the scanner cannot be used", body = ErrorBody)))]
 async fn start_scan(
     State(archive): State<AppState>,
-    body: Result<Json<StartScan>, axum::extract::rejection::JsonRejection>,
+    caller: Caller,
+    JsonBody(start): JsonBody<StartScan>,
 ) -> Result<(StatusCode, Json<ScanStatus>), ApiError> {
-    let Json(start) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-input", e.body_text()))?;
     let request = IngestRequest {
         dossier: NewDossier {
             code: DossierCode::parse(&start.dossier)?,
@@ -160,6 +181,20 @@ async fn start_scan(
             None => DocumentKind::default(),
         },
     };
+    caller
+        .require(&archive, Permission::Scan, "scan.start", &start.device)
+        .await?;
+    caller
+        .require_in_unit(
+            &archive,
+            Permission::WriteDossiers,
+            "scan.start",
+            request.dossier.code.as_str(),
+            Some(request.dossier.code.as_str()),
+            request.dossier.unit.as_str(),
+        )
+        .await?;
+    archive.repo().check_dossier(&request.dossier).await?;
     if start.dpi.is_some_and(|d| !(50..=1200).contains(&d)) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -279,20 +314,40 @@ fn not_found(id: u64) -> ApiError {
     )
 }
 
+/// A scan job's progress.
+#[utoipa::path(get, path = "/v1/scans/{id}", tag = "scanning",
+    params(("id" = u64, Path, description = "scan job id")),
+    responses((status = 200, body = ScanStatus), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 async fn scan_status(
     State(archive): State<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ScanStatus>, ApiError> {
+    caller
+        .require(&archive, Permission::Scan, "scan.read", &id)
+        .await?;
     let id = job_id(&id)?;
     let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
     let status = lock(&job).clone();
     Ok(Json(status))
 }
 
+/// Stops a scan; the pages already scanned are kept.
+#[utoipa::path(delete, path = "/v1/scans/{id}", tag = "scanning",
+    params(("id" = u64, Path, description = "scan job id")),
+    responses((status = 200, body = ScanStatus), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 async fn cancel_scan(
     State(archive): State<AppState>,
-    Path(id): Path<String>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<ScanStatus>, ApiError> {
+    caller
+        .require(&archive, Permission::Scan, "scan.cancel", &id)
+        .await?;
     let id = job_id(&id)?;
     let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
     job.cancel.store(true, Ordering::Relaxed);

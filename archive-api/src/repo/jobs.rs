@@ -1,0 +1,214 @@
+//! Processing jobs with their progress, and the answers kept for idempotent retries (SQLite).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Repo, RepoError};
+use crate::time::now_rfc3339;
+
+/// A processing job as recorded.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: String,
+    /// What it does: `package`.
+    pub kind: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// The dossier it works on.
+    pub dossier: String,
+    /// Who asked for it.
+    pub actor: String,
+    /// Pages to process, once known.
+    pub total: Option<i64>,
+    /// Pages processed.
+    pub done: i64,
+    /// Pages that failed.
+    pub failed: i64,
+    /// The report when done (the packaged document).
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was asked for.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// What to do (JSON).
+    #[serde(skip)]
+    pub request: String,
+}
+
+/// An answer kept under an idempotency key.
+#[derive(Debug, Clone)]
+pub struct KeptAnswer {
+    /// Fingerprint of the request that got it.
+    pub fingerprint: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Body (JSON).
+    pub response: String,
+}
+
+const JOB_COLUMNS: &str = "SELECT id, kind, state, dossier, actor, total, done, failed, result, error, \
+                           created_at, updated_at, request FROM jobs";
+
+fn job(row: &sqlx::sqlite::SqliteRow) -> JobRecord {
+    JobRecord {
+        id: row.get(0),
+        kind: row.get(1),
+        state: row.get(2),
+        dossier: row.get(3),
+        actor: row.get(4),
+        total: row.get(5),
+        done: row.get(6),
+        failed: row.get(7),
+        result: row
+            .get::<Option<String>, _>(8)
+            .and_then(|r| serde_json::from_str(&r).ok()),
+        error: row.get(9),
+        created_at: row.get(10),
+        updated_at: row.get(11),
+        request: row.get(12),
+    }
+}
+
+impl Repo {
+    /// Records a new queued job.
+    pub async fn create_job(
+        &self,
+        id: &str,
+        kind: &str,
+        dossier: &str,
+        actor: &str,
+        request: &str,
+    ) -> Result<JobRecord, RepoError> {
+        let now = now_rfc3339();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, state, dossier, actor, request, created_at, updated_at)
+             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(dossier)
+        .bind(actor)
+        .bind(request)
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await?;
+        self.job(id)
+            .await?
+            .ok_or_else(|| RepoError::NotFound(format!("job {id} vanished")))
+    }
+
+    /// A job by id.
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, RepoError> {
+        let sql = format!("{JOB_COLUMNS} WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(job))
+    }
+
+    /// Jobs not finished (queued, or running when the server stopped), oldest first.
+    pub async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, RepoError> {
+        let sql = format!("{JOB_COLUMNS} WHERE state IN ('queued', 'running') ORDER BY created_at");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(job).collect())
+    }
+
+    /// How many jobs wait or run.
+    pub async fn queue_depth(&self) -> Result<i64, RepoError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Records a job's progress (and that it runs).
+    pub async fn job_progress(
+        &self,
+        id: &str,
+        done: i64,
+        total: Option<i64>,
+        failed: i64,
+    ) -> Result<(), RepoError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'running', done = ?, total = COALESCE(?, total), failed = ?,
+                    updated_at = ? WHERE id = ?",
+        )
+        .bind(done)
+        .bind(total)
+        .bind(failed)
+        .bind(now_rfc3339())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how a job ended: its report, or why it failed.
+    pub async fn finish_job(
+        &self,
+        id: &str,
+        result: Result<&serde_json::Value, &str>,
+    ) -> Result<(), RepoError> {
+        let (state, result, error) = match result {
+            Ok(report) => ("done", Some(report.to_string()), None),
+            Err(why) => ("failed", None, Some(why)),
+        };
+        sqlx::query("UPDATE jobs SET state = ?, result = ?, error = ?, updated_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(result)
+            .bind(error)
+            .bind(now_rfc3339())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The answer kept for `actor`'s `key`, if any.
+    pub async fn kept_answer(&self, actor: &str, key: &str) -> Result<Option<KeptAnswer>, RepoError> {
+        let row = sqlx::query(
+            "SELECT fingerprint, status, response FROM idempotency_keys WHERE actor = ? AND key = ?",
+        )
+        .bind(actor)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| KeptAnswer {
+            fingerprint: r.get(0),
+            status: r.get::<i64, _>(1).try_into().unwrap_or(500),
+            response: r.get(2),
+        }))
+    }
+
+    /// Keeps the answer to `actor`'s `key`; if another request kept one first, returns that one instead.
+    pub async fn keep_answer(
+        &self,
+        actor: &str,
+        key: &str,
+        answer: &KeptAnswer,
+    ) -> Result<KeptAnswer, RepoError> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (actor, key, fingerprint, status, response, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (actor, key) DO NOTHING",
+        )
+        .bind(actor)
+        .bind(key)
+        .bind(&answer.fingerprint)
+        .bind(i64::from(answer.status))
+        .bind(&answer.response)
+        .bind(now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .kept_answer(actor, key)
+            .await?
+            .unwrap_or_else(|| answer.clone()))
+    }
+}

@@ -1,0 +1,69 @@
+//! Request extractors whose refusals are the API's own errors (JSON with a code and a message), not
+//! axum's plain-text ones.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+
+/// A JSON request body; a malformed one is `400 invalid-input` (or `415` without a JSON content type).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => rejection.status(),
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE => rejection.status(),
+                    _ => axum::http::StatusCode::BAD_REQUEST,
+                };
+                Err(ApiError::new(status, "invalid-input", rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// Query parameters; malformed ones are `400 invalid-input` naming the parameter.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|rejection| ApiError::invalid(rejection.body_text()))
+    }
+}
+
+/// Path parameters; malformed ones are `400 invalid-input`.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|rejection| ApiError::invalid(rejection.body_text()))
+    }
+}

@@ -1,0 +1,145 @@
+//! Processing jobs: `GET /v1/jobs/{id}` (poll) and `GET /v1/jobs/{id}/events` (Server-Sent Events: one
+//! `progress` event per page, then `done` or `failed`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures::Stream;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ErrorBody;
+use super::extract::PathParams;
+use super::{ApiError, AppState, Caller};
+use crate::access::Permission;
+use crate::repo::JobRecord;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_job))
+        .routes(routes!(job_events))
+}
+
+async fn job_in_scope(archive: &AppState, caller: &Caller, id: &str) -> Result<JobRecord, ApiError> {
+    caller
+        .require(archive, Permission::ReadMetadata, "job.read", id)
+        .await?;
+    let not_found = || ApiError::not_found("job-not-found", format!("no job {id}"));
+    if id.len() > 64 {
+        return Err(not_found());
+    }
+    let job = archive.repo().job(id).await?.ok_or_else(not_found)?;
+    let unit = archive
+        .repo()
+        .dossier(&job.dossier)
+        .await?
+        .map(|d| d.unit)
+        .unwrap_or_default();
+    caller
+        .require_in_unit(
+            archive,
+            Permission::ReadMetadata,
+            "job.read",
+            id,
+            Some(&job.dossier),
+            &unit,
+        )
+        .await?;
+    Ok(job)
+}
+
+/// A job's state and progress.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    responses((status = 200, body = JobRecord), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_job(
+    State(archive): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<JobRecord>, ApiError> {
+    Ok(Json(job_in_scope(&archive, &caller, &id).await?))
+}
+
+fn event_of(job: &JobRecord) -> Event {
+    let name = match job.state.as_str() {
+        "done" => "done",
+        "failed" => "failed",
+        _ => "progress",
+    };
+    Event::default()
+        .event(name)
+        .json_data(job)
+        .unwrap_or_else(|_| Event::default().event(name))
+}
+
+fn finished(job: &JobRecord) -> bool {
+    matches!(job.state.as_str(), "done" | "failed")
+}
+
+/// The job's progress as it happens (Server-Sent Events): the current state at once, a `progress` event
+/// after every page, and a last `done` (with the packaged document) or `failed` (with the reason).
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = String, Path, description = "job id")),
+    responses((status = 200, description = "an event stream", content_type = "text/event-stream", body = String),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn job_events(
+    State(archive): State<AppState>,
+    caller: Caller,
+    PathParams(id): PathParams<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let job = job_in_scope(&archive, &caller, &id).await?;
+    let live = archive.jobs().subscribe(&id);
+    enum Step {
+        First(JobRecord, Option<tokio::sync::watch::Receiver<JobRecord>>),
+        Follow(tokio::sync::watch::Receiver<JobRecord>),
+        Poll(AppState, String),
+        End,
+    }
+    let first = Step::First(job, live);
+    let poll_archive = archive.clone();
+    let stream = futures::stream::unfold(first, move |step| {
+        let poll_archive = poll_archive.clone();
+        async move {
+            match step {
+                Step::First(job, live) => {
+                    let next = if finished(&job) {
+                        Step::End
+                    } else if let Some(live) = live {
+                        Step::Follow(live)
+                    } else {
+                        // Running in another process: follow its row.
+                        Step::Poll(poll_archive, job.id.clone())
+                    };
+                    Some((Ok(event_of(&job)), next))
+                }
+                Step::Follow(mut live) => {
+                    if live.changed().await.is_err() {
+                        // The job ended and its channel closed: the row has the end.
+                        let id = live.borrow().id.clone();
+                        return Some((Ok(Event::default().comment("job channel closed")), Step::Poll(poll_archive, id)));
+                    }
+                    let job = live.borrow_and_update().clone();
+                    let next = if finished(&job) { Step::End } else { Step::Follow(live) };
+                    Some((Ok(event_of(&job)), next))
+                }
+                Step::Poll(archive, id) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    match archive.repo().job(&id).await {
+                        Ok(Some(job)) => {
+                            let next = if finished(&job) { Step::End } else { Step::Poll(archive, id) };
+                            Some((Ok(event_of(&job)), next))
+                        }
+                        _ => None,
+                    }
+                }
+                Step::End => None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
