@@ -217,7 +217,7 @@ fn copies_over_http_by_document_or_copy_hash_and_verify() {
     let sohoa = Sohoa::new();
     let document = archived_document(&sohoa);
     let server = sohoa.serve();
-    let client = reqwest::blocking::Client::new();
+    let client = sohoa.client("system");
 
     let response = client
         .get(format!("{}/v1/copies/{document}", server.url))

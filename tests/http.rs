@@ -43,10 +43,11 @@ fn png_bytes(sohoa: &Sohoa, name: &str, lines: &[&str]) -> Vec<u8> {
 fn pages_posted_over_http_are_searchable_and_fetched_by_hash() {
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
-    let client = Client::new();
+    let clerk = sohoa.client("clerk");
+    let client = sohoa.client("archivist");
     let page = png_bytes(&sohoa, "001.png", CERTIFICATE);
 
-    let response = upload(&client, &server, DOSSIER, &[("001.png", page.clone())]);
+    let response = upload(&clerk, &server, DOSSIER, &[("001.png", page.clone())]);
     assert_eq!(response.status(), StatusCode::CREATED);
     let report: serde_json::Value = response.json().unwrap();
     assert_eq!(report["dossier"], DOSSIER);
@@ -95,10 +96,11 @@ fn pages_posted_over_http_are_searchable_and_fetched_by_hash() {
 fn a_corrupt_page_in_an_upload_is_named_and_its_neighbours_kept() {
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
-    let client = Client::new();
+    let clerk = sohoa.client("clerk");
+    let client = sohoa.client("archivist");
     let good = png_bytes(&sohoa, "001.png", CERTIFICATE);
     let response = upload(
-        &client,
+        &clerk,
         &server,
         DOSSIER,
         &[
@@ -128,7 +130,7 @@ fn a_corrupt_page_in_an_upload_is_named_and_its_neighbours_kept() {
 
     // Nothing read at all: refused, naming the page, nothing recorded.
     let response = upload(
-        &client,
+        &clerk,
         &server,
         "000.00.15.H27-231128-0043",
         &[("001.jpg", b"another text file".to_vec())],
@@ -143,7 +145,8 @@ fn a_corrupt_page_in_an_upload_is_named_and_its_neighbours_kept() {
 fn bad_requests_get_4xx_with_a_code_and_a_message() {
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
-    let client = Client::new();
+    let client = sohoa.client("archivist");
+    let clerk = sohoa.client("clerk");
     let expect = |response: reqwest::blocking::Response, status: StatusCode, code: &str| {
         assert_eq!(response.status(), status);
         let body: serde_json::Value = response.json().unwrap();
@@ -177,7 +180,7 @@ fn bad_requests_get_4xx_with_a_code_and_a_message() {
     );
     let page = png_bytes(&sohoa, "001.png", RECEIPT);
     expect(
-        upload(&client, &server, "bad-code", &[("001.png", page)]),
+        upload(&clerk, &server, "bad-code", &[("001.png", page)]),
         StatusCode::BAD_REQUEST,
         "invalid-input",
     );
@@ -196,7 +199,7 @@ fn pages_ingested_from_the_command_line_reach_a_running_server() {
     let page = sohoa.input("001.png");
     write_png(&render_page(CERTIFICATE), &page);
     sohoa.ingest(DOSSIER, &[&page]);
-    let client = Client::new();
+    let client = sohoa.client("archivist");
     // The server follows the database; give it a few of its sync intervals.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -222,7 +225,7 @@ fn pages_ingested_from_the_command_line_reach_a_running_server() {
 fn a_page_replaced_over_http_gives_a_new_document_with_its_flags() {
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
-    let client = Client::new();
+    let client = sohoa.client("clerk");
     let first = png_bytes(&sohoa, "001.png", CERTIFICATE);
     let wrong = png_bytes(&sohoa, "002.png", &["Receipt for the application dossier"]);
     let response = upload(
@@ -283,6 +286,7 @@ fn an_upload_over_the_configured_limit_is_refused_once_past_it() {
     use std::io::{Read, Write};
     let sohoa = Sohoa::new();
     let server = sohoa.serve_with(&[("SOHOA_LIMITS__MAX_UPLOAD_BYTES", "50000")]);
+    let token = sohoa.token("clerk", &[]);
     // A client announcing 10 MB: the answer comes once the limit is passed, not after 10 MB.
     let address = server.url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
@@ -292,7 +296,8 @@ fn an_upload_over_the_configured_limit_is_refused_once_past_it() {
     write!(
         stream,
         "POST /v1/dossiers/{DOSSIER}/documents?procedure=1.001234&unit=000.00.15.H27 HTTP/1.1\r\n\
-         Host: {address}\r\nContent-Type: multipart/form-data; boundary=X\r\n\
+         Host: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=X\r\n\
          Content-Length: 10000000\r\n\r\n"
     )
     .unwrap();

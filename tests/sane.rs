@@ -158,7 +158,7 @@ fn a_cancelled_batch_keeps_the_sheets_scanned_and_is_marked_incomplete() {
 fn scans_started_over_http_report_their_progress_and_document() {
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
-    let client = reqwest::blocking::Client::new();
+    let client = sohoa.client("clerk");
 
     let scanners: serde_json::Value = client
         .get(format!("{}/v1/scanners", server.url))

@@ -3,15 +3,16 @@
 //!
 //! A job is a database row first (queued), so a server that stops mid-way finds it again on start and
 //! runs it again: the pages wait in `pending_pages` until their document is recorded, and recording the
-//! same document twice changes nothing. Progress goes to subscribers at once (a `watch` channel per
-//! running job, which the API streams as Server-Sent Events) and to the job's row.
+//! same document twice changes nothing. Progress goes to subscribers at once (a broadcast channel per
+//! running job, every update in order, which the API streams as Server-Sent Events) and to the job's row
+//! (through a `watch` channel, which keeps only the latest).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use scanner_drivers::FileImport;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 
 use crate::archive::{Archive, IngestProgress, IngestRequest};
 use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
@@ -46,9 +47,27 @@ pub enum JobError {
 /// The running jobs' live progress, and the gate that runs one job at a time (the pipeline already uses
 /// every core for one document).
 pub struct JobBoard {
-    live: Mutex<HashMap<String, watch::Sender<JobRecord>>>,
+    live: Mutex<HashMap<String, Updates>>,
     gate: Arc<Semaphore>,
 }
+
+/// Where a running job's updates go.
+#[derive(Clone)]
+struct Updates {
+    latest: watch::Sender<JobRecord>,
+    every: broadcast::Sender<JobRecord>,
+}
+
+impl Updates {
+    fn send(&self, job: JobRecord) {
+        // No subscriber is not an error: the update is still the latest.
+        let _ = self.every.send(job.clone());
+        self.latest.send_replace(job);
+    }
+}
+
+/// Updates this many behind are dropped for a slow subscriber, which then gets the latest.
+const EVENT_BUFFER: usize = 1024;
 
 impl Default for JobBoard {
     fn default() -> Self {
@@ -60,20 +79,26 @@ impl Default for JobBoard {
 }
 
 impl JobBoard {
-    /// Live updates of a job, while it is queued or running in this process.
-    pub fn subscribe(&self, id: &str) -> Option<watch::Receiver<JobRecord>> {
-        self.live
-            .lock()
-            .ok()
-            .and_then(|live| live.get(id).map(watch::Sender::subscribe))
+    /// Every update of a job from now on, and its state now, while it is queued or running in this
+    /// process.
+    pub fn subscribe(&self, id: &str) -> Option<(JobRecord, broadcast::Receiver<JobRecord>)> {
+        let live = self.live.lock().ok()?;
+        let updates = live.get(id)?;
+        // Subscribed first, so nothing after the snapshot is missed.
+        let receiver = updates.every.subscribe();
+        let now = updates.latest.borrow().clone();
+        Some((now, receiver))
     }
 
-    fn publish(&self, job: &JobRecord) -> watch::Sender<JobRecord> {
-        let (sender, _) = watch::channel(job.clone());
+    fn publish(&self, job: &JobRecord) -> Updates {
+        let updates = Updates {
+            latest: watch::channel(job.clone()).0,
+            every: broadcast::channel(EVENT_BUFFER).0,
+        };
         if let Ok(mut live) = self.live.lock() {
-            live.insert(job.id.clone(), sender.clone());
+            live.insert(job.id.clone(), updates.clone());
         }
-        sender
+        updates
     }
 
     fn retire(&self, id: &str) {
@@ -146,7 +171,7 @@ fn start(archive: &Arc<Archive>, job: JobRecord) {
         let _turn = gate.acquire_owned().await;
         let id = job.id.clone();
         let outcome = run_package(&archive, &job, &updates).await;
-        let last = updates.borrow().clone();
+        let last = updates.latest.borrow().clone();
         if last.state == "running" {
             let _ = archive
                 .repo()
@@ -164,7 +189,7 @@ fn start(archive: &Arc<Archive>, job: JobRecord) {
             tracing::error!(job = %id, error = %e, "could not record how the job ended; it will run again on restart");
         }
         if let Ok(Some(finished)) = archive.repo().job(&id).await {
-            updates.send_replace(finished);
+            updates.send(finished);
         }
         archive.jobs().retire(&id);
     });
@@ -173,7 +198,7 @@ fn start(archive: &Arc<Archive>, job: JobRecord) {
 async fn run_package(
     archive: &Arc<Archive>,
     job: &JobRecord,
-    updates: &watch::Sender<JobRecord>,
+    updates: &Updates,
 ) -> Result<serde_json::Value, String> {
     let request: PackageRequest = serde_json::from_str(&job.request)
         .map_err(|e| format!("the job's request is unreadable: {e}"))?;
@@ -225,15 +250,15 @@ async fn run_package(
     // Progress reaches subscribers from the pipeline's thread at once, and the job's row shortly after.
     let live = updates.clone();
     let progress = Arc::new(move |p: IngestProgress| {
-        live.send_modify(|job| {
-            job.state = "running".to_owned();
-            job.done = i64::try_from(p.done).unwrap_or(i64::MAX);
-            job.total = p.total.and_then(|t| i64::try_from(t).ok());
-            job.failed = i64::try_from(p.failed).unwrap_or(i64::MAX);
-        });
+        let mut job = live.latest.borrow().clone();
+        job.state = "running".to_owned();
+        job.done = i64::try_from(p.done).unwrap_or(i64::MAX);
+        job.total = p.total.and_then(|t| i64::try_from(t).ok());
+        job.failed = i64::try_from(p.failed).unwrap_or(i64::MAX);
+        live.send(job);
     });
     let persist = {
-        let mut watching = updates.subscribe();
+        let mut watching = updates.latest.subscribe();
         let repo = repo.clone();
         tokio::spawn(async move {
             while watching.changed().await.is_ok() {

@@ -40,7 +40,11 @@ pub fn to_vietnam(value: &str) -> Option<String> {
 
 /// A calendar day, `YYYY-MM-DD`.
 pub fn parse_day(value: &str) -> Option<time::Date> {
-    time::Date::parse(value.trim(), time::macros::format_description!("[year]-[month]-[day]")).ok()
+    time::Date::parse(
+        value.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 /// A day as `YYYY-MM-DD`.
@@ -51,7 +55,9 @@ pub fn format_day(day: time::Date) -> String {
 
 /// The UNIX timestamp of an RFC 3339 time; `None` if unreadable.
 pub fn unix_seconds(at: &str) -> Option<i64> {
-    OffsetDateTime::parse(at, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+    OffsetDateTime::parse(at, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
 }
 
 /// A UNIX time in Vietnam time, as RFC 3339.

@@ -64,14 +64,18 @@ pub(super) async fn run(archive: &Archive, command: AccountCommand) -> anyhow::R
                 UnitScope::Only(units)
             };
             let account = repo.create_account(&name, role, &scope).await?;
-            let (token, _) = issue_token(repo, &name, "created with sohoa account add", days).await?;
+            let (token, _) =
+                issue_token(repo, &name, "created with sohoa account add", days).await?;
             if json {
                 println!(
                     "{}",
                     serde_json::json!({"account": account, "token": token})
                 );
             } else {
-                eprintln!("account {name} ({role}, units {}) created; its token:", scope.to_stored());
+                eprintln!(
+                    "account {name} ({role}, units {}) created; its token:",
+                    scope.to_stored()
+                );
                 println!("{token}");
             }
         }
@@ -92,7 +96,7 @@ pub(super) async fn run(archive: &Archive, command: AccountCommand) -> anyhow::R
                     "{}  {}  units {}{}",
                     account.name,
                     account.role,
-                    account.units,
+                    account.units.join(","),
                     if account.disabled { "  (disabled)" } else { "" }
                 );
                 for token in repo.tokens(&account.name).await? {
@@ -102,7 +106,11 @@ pub(super) async fn run(archive: &Archive, command: AccountCommand) -> anyhow::R
                         token.label,
                         token.created_at,
                         token.expires_at.as_deref().unwrap_or("never"),
-                        if token.revoked_at.is_some() { "  (revoked)" } else { "" }
+                        if token.revoked_at.is_some() {
+                            "  (revoked)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }

@@ -198,6 +198,26 @@ impl Sohoa {
         out["hits"].as_array().unwrap().clone()
     }
 
+    /// Creates an API account with `role`, limited to `units` (every unit when empty), and returns its
+    /// bearer token.
+    pub fn token(&self, role: &str, units: &[&str]) -> String {
+        static ACCOUNTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let name = format!(
+            "{role}-{}",
+            ACCOUNTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut args = vec!["account", "add", name.as_str(), "--role", role];
+        for unit in units {
+            args.extend(["--unit", unit]);
+        }
+        self.ok(&args).trim().to_owned()
+    }
+
+    /// An HTTP client signed in as a new account with `role`, for every unit.
+    pub fn client(&self, role: &str) -> reqwest::blocking::Client {
+        client_with_token(&self.token(role, &[]))
+    }
+
     /// Starts `sohoa serve` on a free port.
     pub fn serve(&self) -> Server {
         self.serve_with(&[])
@@ -225,6 +245,19 @@ impl Sohoa {
             .to_owned();
         Server { child, url }
     }
+}
+
+/// An HTTP client that sends `token` as its bearer token.
+pub fn client_with_token(token: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .unwrap()
 }
 
 /// A running server, stopped when dropped.

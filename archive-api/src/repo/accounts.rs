@@ -14,8 +14,8 @@ pub struct Account {
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// `*` for every unit, or the unit codes it may see, comma-separated.
-    pub units: String,
+    /// `["*"]` for every unit, or the unit codes it may see.
+    pub units: Vec<String>,
     /// When it was created, RFC 3339.
     pub created_at: String,
     /// Whether it is disabled (its tokens no longer work).
@@ -115,7 +115,10 @@ fn account(row: &sqlx::sqlite::SqliteRow) -> Account {
     Account {
         name: row.get(0),
         role: row.get::<String, _>(1).parse().unwrap_or(Role::System),
-        units: row.get(2),
+        units: match UnitScope::parse(&row.get::<String, _>(2)) {
+            UnitScope::All => vec!["*".to_owned()],
+            UnitScope::Only(units) => units,
+        },
         created_at: row.get(3),
         disabled: row.get::<Option<String>, _>(4).is_some(),
     }
@@ -259,13 +262,12 @@ impl Repo {
 
     /// Revokes a token; `false` if there is no such token.
     pub async fn revoke_token(&self, id: i64) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-        )
-        .bind(now_rfc3339())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                .bind(now_rfc3339())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -121,11 +121,11 @@ impl Repo {
 
     /// How many jobs wait or run.
     pub async fn queue_depth(&self) -> Result<i64, RepoError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     /// Records a job's progress (and that it runs).
@@ -160,19 +160,25 @@ impl Repo {
             Ok(report) => ("done", Some(report.to_string()), None),
             Err(why) => ("failed", None, Some(why)),
         };
-        sqlx::query("UPDATE jobs SET state = ?, result = ?, error = ?, updated_at = ? WHERE id = ?")
-            .bind(state)
-            .bind(result)
-            .bind(error)
-            .bind(now_rfc3339())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET state = ?, result = ?, error = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(result)
+        .bind(error)
+        .bind(now_rfc3339())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// The answer kept for `actor`'s `key`, if any.
-    pub async fn kept_answer(&self, actor: &str, key: &str) -> Result<Option<KeptAnswer>, RepoError> {
+    pub async fn kept_answer(
+        &self,
+        actor: &str,
+        key: &str,
+    ) -> Result<Option<KeptAnswer>, RepoError> {
         let row = sqlx::query(
             "SELECT fingerprint, status, response FROM idempotency_keys WHERE actor = ? AND key = ?",
         )

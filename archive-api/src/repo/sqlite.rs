@@ -344,7 +344,9 @@ impl Repo {
     /// Up to `limit` pages with ids above `after`, in id order, with what the index needs; pages of
     /// replaced documents are left out.
     pub async fn pages_after(&self, after: i64, limit: i64) -> Result<Vec<IndexedPage>, RepoError> {
-        let sql = format!("{INDEXED_PAGE} WHERE p.id > ? AND doc.superseded_by IS NULL ORDER BY p.id LIMIT ?");
+        let sql = format!(
+            "{INDEXED_PAGE} WHERE p.id > ? AND doc.superseded_by IS NULL ORDER BY p.id LIMIT ?"
+        );
         let rows = sqlx::query(&sql)
             .bind(after)
             .bind(limit)
@@ -355,7 +357,8 @@ impl Repo {
 
     /// Every current page of a dossier (none of replaced documents), with what the index needs.
     pub async fn dossier_pages(&self, code: &str) -> Result<Vec<IndexedPage>, RepoError> {
-        let sql = format!("{INDEXED_PAGE} WHERE d.code = ? AND doc.superseded_by IS NULL ORDER BY p.id");
+        let sql =
+            format!("{INDEXED_PAGE} WHERE d.code = ? AND doc.superseded_by IS NULL ORDER BY p.id");
         let rows = sqlx::query(&sql).bind(code).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(indexed_page).collect())
     }

@@ -1,9 +1,9 @@
 //! Accounts and tokens, for administrators (`/v1/accounts`, `/v1/tokens/{id}`), and `GET /v1/me` for
 //! anyone signed in.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -110,8 +110,15 @@ fn scope_of(units: Option<Vec<String>>) -> Result<UnitScope, ApiError> {
     }
 }
 
-async fn manage(archive: &AppState, caller: &Caller, action: &str, target: &str) -> Result<(), ApiError> {
-    caller.require(archive, Permission::Manage, action, target).await
+async fn manage(
+    archive: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    caller
+        .require(archive, Permission::Manage, action, target)
+        .await
 }
 
 /// The caller's account.
@@ -154,7 +161,10 @@ async fn create_account(
     let name = account_name(&body.name)?;
     manage(&archive, &caller, "account.create", name).await?;
     let scope = scope_of(body.units)?;
-    let account = archive.repo().create_account(name, body.role, &scope).await?;
+    let account = archive
+        .repo()
+        .create_account(name, body.role, &scope)
+        .await?;
     caller
         .record(
             &archive,
@@ -185,12 +195,19 @@ async fn update_account(
         .repo()
         .update_account(name, patch.role, scope.as_ref(), patch.disabled)
         .await?
-        .ok_or_else(|| ApiError::not_found("account-not-found", format!("no account named '{name}'")))?;
+        .ok_or_else(|| {
+            ApiError::not_found("account-not-found", format!("no account named '{name}'"))
+        })?;
     caller
         .record(
             &archive,
             "account.update",
-            &format!("{name}: role {}, units {}, disabled {}", account.role, account.units, account.disabled),
+            &format!(
+                "{name}: role {}, units {}, disabled {}",
+                account.role,
+                account.units.join(","),
+                account.disabled
+            ),
             None,
         )
         .await?;
@@ -230,8 +247,9 @@ async fn create_token(
     let body: NewToken = if body.iter().all(u8::is_ascii_whitespace) {
         NewToken::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("the body must be {{\"label\", \"days\"}}: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid(format!("the body must be {{\"label\", \"days\"}}: {e}"))
+        })?
     };
     let days = body.days.unwrap_or(90);
     if !(1..=3650).contains(&days) {
@@ -246,7 +264,12 @@ async fn create_token(
         .collect();
     let (token, record) = issue_token(archive.repo(), name, &label, Some(days)).await?;
     caller
-        .record(&archive, "token.create", &format!("{name} token {}", record.id), None)
+        .record(
+            &archive,
+            "token.create",
+            &format!("{name} token {}", record.id),
+            None,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(IssuedToken { token, record })))
 }
@@ -264,7 +287,10 @@ async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     manage(&archive, &caller, "token.revoke", &id.to_string()).await?;
     if !archive.repo().revoke_token(id).await? {
-        return Err(ApiError::not_found("token-not-found", format!("no token {id}")));
+        return Err(ApiError::not_found(
+            "token-not-found",
+            format!("no token {id}"),
+        ));
     }
     caller
         .record(&archive, "token.revoke", &id.to_string(), None)

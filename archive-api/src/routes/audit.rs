@@ -1,7 +1,7 @@
 //! `GET /v1/audit`: the audit log, newest first, for administrators.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -50,7 +50,9 @@ fn time(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
     value
         .map(|v| {
             crate::time::to_vietnam(&v).ok_or_else(|| {
-                ApiError::invalid(format!("{name} '{v}' is not a day (2023-11-28) or an RFC 3339 time"))
+                ApiError::invalid(format!(
+                    "{name} '{v}' is not a day (2023-11-28) or an RFC 3339 time"
+                ))
             })
         })
         .transpose()

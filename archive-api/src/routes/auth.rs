@@ -40,7 +40,9 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
-                unauthorized("the token is not valid: unknown, expired, revoked, or its account disabled")
+                unauthorized(
+                    "the token is not valid: unknown, expired, revoked, or its account disabled",
+                )
             })?;
         let client = parts
             .extensions
@@ -66,10 +68,23 @@ impl Caller {
         action: &str,
         target: &str,
     ) -> Result<(), ApiError> {
+        self.require_about(archive, permission, action, target, None)
+            .await
+    }
+
+    /// [`Caller::require`] for an action on `dossier`, which the refusal's audit line names.
+    pub async fn require_about(
+        &self,
+        archive: &AppState,
+        permission: Permission,
+        action: &str,
+        target: &str,
+        dossier: Option<&str>,
+    ) -> Result<(), ApiError> {
         if self.0.can(permission) {
             return Ok(());
         }
-        self.log(archive, action, target, None, true).await?;
+        self.log(archive, action, target, dossier, true).await?;
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -90,7 +105,8 @@ impl Caller {
         dossier: Option<&str>,
         unit: &str,
     ) -> Result<(), ApiError> {
-        self.require(archive, permission, action, target).await?;
+        self.require_about(archive, permission, action, target, dossier)
+            .await?;
         if self.0.scope.covers(unit) {
             return Ok(());
         }

@@ -1,11 +1,11 @@
 //! Certified copies: `GET /v1/copies/{blake3}` (by the archived document's hash or the copy's own) and
 //! `POST /v1/verify` (is this PDF an intact copy issued by this archive?).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,7 +31,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// own: the archived PDF with the unit's certification line and digital signature. Every issue is
 /// recorded.
 #[utoipa::path(get, path = "/v1/copies/{hash}", tag = "copies",
-    params(("hash" = String, Path, description = "BLAKE3 of the document or of a copy")),
+    params(("hash" = String, Path, description = "BLAKE3 of the document or of a copy", pattern = "^[0-9a-f]{64}$")),
     responses((status = 200, description = "the signed PDF", content_type = "application/pdf", body = Vec<u8>),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -43,8 +43,14 @@ async fn get_copy(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let hash = ContentHash::parse(&hash)?;
-    let dossier =
-        object_in_scope(&archive, &caller, Permission::IssueCopy, "copy.issue", &hash).await?;
+    let dossier = object_in_scope(
+        &archive,
+        &caller,
+        Permission::IssueCopy,
+        "copy.issue",
+        &hash,
+    )
+    .await?;
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -92,7 +98,7 @@ async fn get_copy(
 /// whatever it is; `valid` says whether the copy holds (signature intact over the whole file, and this
 /// exact file issued here).
 #[utoipa::path(post, path = "/v1/verify", tag = "copies",
-    request_body(content = Vec<u8>, content_type = "application/pdf"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the PDF"),
     responses((status = 200, description = "the verdict", body = Object),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]

@@ -2,9 +2,9 @@
 //! flagged page with its rescan (`PUT`, multipart, one file part): the document is packaged again and
 //! recorded as replacing the old one; the answer is the new document, as for an upload.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
-use axum::Json;
 use scanner_drivers::FileImport;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,21 +25,17 @@ pub(super) fn router(max_upload: usize) -> OpenApiRouter<AppState> {
 }
 
 fn page_number(number: &str) -> Result<u32, ApiError> {
-    number
-        .parse()
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| {
-            ApiError::invalid(format!(
-                "the page number must be a whole number from 1, not '{number}'"
-            ))
-        })
+    number.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "the page number must be a whole number from 1, not '{number}'"
+        ))
+    })
 }
 
 /// A page's OCR text and word boxes (for highlighting matches on the page image). Recorded in the audit
 /// log.
 #[utoipa::path(get, path = "/v1/documents/{hash}/pages/{number}", tag = "documents",
-    params(("hash" = String, Path, description = "BLAKE3 of the document's PDF"),
+    params(("hash" = String, Path, description = "BLAKE3 of the document's PDF", pattern = "^[0-9a-f]{64}$"),
            ("number" = u32, Path, description = "page number, from 1")),
     responses((status = 200, body = PageText), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -83,7 +79,7 @@ async fn page_text(
 
 /// Replaces page `number` of a document with its rescan (one file part).
 #[utoipa::path(put, path = "/v1/documents/{hash}/pages/{number}", tag = "documents",
-    params(("hash" = String, Path, description = "BLAKE3 of the document's PDF"),
+    params(("hash" = String, Path, description = "BLAKE3 of the document's PDF", pattern = "^[0-9a-f]{64}$"),
            ("number" = u32, Path, description = "page number, from 1")),
     request_body(content = Vec<u8>, content_type = "multipart/form-data"),
     responses((status = 201, body = IngestReport), (status = 400, body = ErrorBody),
@@ -100,7 +96,10 @@ async fn replace_page(
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-upload",
-            format!("send the rescanned page as multipart/form-data: {}", e.body_text()),
+            format!(
+                "send the rescanned page as multipart/form-data: {}",
+                e.body_text()
+            ),
         )
     })?;
     let target = ContentHash::parse(&hash)

@@ -26,7 +26,11 @@ where
                     axum::http::StatusCode::PAYLOAD_TOO_LARGE => rejection.status(),
                     _ => axum::http::StatusCode::BAD_REQUEST,
                 };
-                Err(ApiError::new(status, "invalid-input", rejection.body_text()))
+                Err(ApiError::new(
+                    status,
+                    "invalid-input",
+                    rejection.body_text(),
+                ))
             }
         }
     }

@@ -4,10 +4,11 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Json;
 use futures::Stream;
+use tokio::sync::broadcast;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,7 +24,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(job_events))
 }
 
-async fn job_in_scope(archive: &AppState, caller: &Caller, id: &str) -> Result<JobRecord, ApiError> {
+async fn job_in_scope(
+    archive: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<JobRecord, ApiError> {
     caller
         .require(archive, Permission::ReadMetadata, "job.read", id)
         .await?;
@@ -93,50 +98,53 @@ async fn job_events(
     PathParams(id): PathParams<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let job = job_in_scope(&archive, &caller, &id).await?;
-    let live = archive.jobs().subscribe(&id);
     enum Step {
-        First(JobRecord, Option<tokio::sync::watch::Receiver<JobRecord>>),
-        Follow(tokio::sync::watch::Receiver<JobRecord>),
-        Poll(AppState, String),
+        First(JobRecord, Option<broadcast::Receiver<JobRecord>>),
+        Follow(broadcast::Receiver<JobRecord>, i64),
+        Poll(AppState, JobRecord),
         End,
     }
-    let first = Step::First(job, live);
-    let poll_archive = archive.clone();
+    let first = match archive.jobs().subscribe(&id) {
+        Some((now, updates)) => Step::First(now, Some(updates)),
+        None => Step::First(job, None),
+    };
     let stream = futures::stream::unfold(first, move |step| {
-        let poll_archive = poll_archive.clone();
+        let (archive, id) = (archive.clone(), id.clone());
         async move {
+            let next_of =
+                |job: &JobRecord, follow: Step| if finished(job) { Step::End } else { follow };
             match step {
-                Step::First(job, live) => {
-                    let next = if finished(&job) {
-                        Step::End
-                    } else if let Some(live) = live {
-                        Step::Follow(live)
-                    } else {
-                        // Running in another process: follow its row.
-                        Step::Poll(poll_archive, job.id.clone())
+                Step::First(job, updates) => {
+                    let next = match updates {
+                        Some(updates) => Step::Follow(updates, job.done),
+                        // Queued or running in another process: follow its row.
+                        None => Step::Poll(archive.clone(), job.clone()),
                     };
-                    Some((Ok(event_of(&job)), next))
+                    Some((Ok(event_of(&job)), next_of(&job, next)))
                 }
-                Step::Follow(mut live) => {
-                    if live.changed().await.is_err() {
-                        // The job ended and its channel closed: the row has the end.
-                        let id = live.borrow().id.clone();
-                        return Some((Ok(Event::default().comment("job channel closed")), Step::Poll(poll_archive, id)));
-                    }
-                    let job = live.borrow_and_update().clone();
-                    let next = if finished(&job) { Step::End } else { Step::Follow(live) };
-                    Some((Ok(event_of(&job)), next))
-                }
-                Step::Poll(archive, id) => {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    match archive.repo().job(&id).await {
-                        Ok(Some(job)) => {
-                            let next = if finished(&job) { Step::End } else { Step::Poll(archive, id) };
-                            Some((Ok(event_of(&job)), next))
+                Step::Follow(mut updates, shown) => loop {
+                    match updates.recv().await {
+                        // Already in the snapshot that opened the stream.
+                        Ok(job) if !finished(&job) && job.done < shown => continue,
+                        Ok(job) => {
+                            let next = Step::Follow(updates, job.done);
+                            return Some((Ok(event_of(&job)), next_of(&job, next)));
                         }
-                        _ => None,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            let latest = archive.repo().job(&id).await.ok().flatten()?;
+                            return Some((Ok(event_of(&latest)), Step::End));
+                        }
                     }
-                }
+                },
+                Step::Poll(archive, last) => loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let job = archive.repo().job(&last.id).await.ok().flatten()?;
+                    if job != last {
+                        let next = next_of(&job, Step::Poll(archive.clone(), job.clone()));
+                        return Some((Ok(event_of(&job)), next));
+                    }
+                },
                 Step::End => None,
             }
         }

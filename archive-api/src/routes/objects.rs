@@ -46,7 +46,14 @@ pub(super) async fn object_in_scope(
         .cloned()
         .unwrap_or_default();
     caller
-        .require_in_unit(archive, permission, action, &target, Some(&visible.0), &visible.1)
+        .require_in_unit(
+            archive,
+            permission,
+            action,
+            &target,
+            Some(&visible.0),
+            &visible.1,
+        )
         .await?;
     Ok(Some(visible.0))
 }
@@ -54,7 +61,7 @@ pub(super) async fn object_in_scope(
 /// A stored object (a document's PDF, a page master, a source file) by its BLAKE3, checked against that
 /// hash before it is served.
 #[utoipa::path(get, path = "/v1/objects/{hash}", tag = "objects",
-    params(("hash" = String, Path, description = "BLAKE3, 64 hexadecimal digits")),
+    params(("hash" = String, Path, description = "BLAKE3, 64 hexadecimal digits", pattern = "^[0-9a-f]{64}$")),
     responses((status = 200, description = "the object", content_type = "application/octet-stream", body = Vec<u8>),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -65,11 +72,22 @@ async fn get_object(
     PathParams(hash): PathParams<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let hash = ContentHash::parse(&hash)?;
-    let dossier =
-        object_in_scope(&archive, &caller, Permission::ReadContent, "object.download", &hash).await?;
+    let dossier = object_in_scope(
+        &archive,
+        &caller,
+        Permission::ReadContent,
+        "object.download",
+        &hash,
+    )
+    .await?;
     let (bytes, media_type) = archive.object(&hash).await?;
     caller
-        .record(&archive, "object.download", &hash.to_hex(), dossier.as_deref())
+        .record(
+            &archive,
+            "object.download",
+            &hash.to_hex(),
+            dossier.as_deref(),
+        )
         .await?;
     Ok((
         [

@@ -55,7 +55,10 @@ async fn readyz(State(archive): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(why) => {
             tracing::warn!(%why, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database or object store does not answer")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the database or object store does not answer",
+            )
                 .into_response()
         }
     }
@@ -73,11 +76,7 @@ async fn metrics_text(State(archive): State<AppState>) -> Response {
         .and_then(Option::as_ref)
         .map(PrometheusHandle::render)
         .unwrap_or_default();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// Times every request, labelled by route (the pattern, never the raw path), method and status.

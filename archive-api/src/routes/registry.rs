@@ -1,8 +1,8 @@
 //! Units and procedures: registered by administrators (`PUT`), listed for anyone signed in (the desk picks
 //! a procedure by code or name). Their level and field feed search filters and statistics.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -89,7 +89,7 @@ async fn list_units(
 
 /// Registers or changes a unit.
 #[utoipa::path(put, path = "/v1/units/{code}", tag = "registry", request_body = UnitBody,
-    params(("code" = String, Path, description = "unit code, 000.00.15.H27")),
+    params(("code" = String, Path, description = "unit code, 000.00.15.H27", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}$")),
     responses((status = 200, body = UnitRecord), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn put_unit(
@@ -109,7 +109,12 @@ async fn put_unit(
     };
     archive.repo().put_unit(&unit).await?;
     caller
-        .record(&archive, "unit.put", &format!("{} {} ({})", unit.code, unit.name, unit.level), None)
+        .record(
+            &archive,
+            "unit.put",
+            &format!("{} {} ({})", unit.code, unit.name, unit.level),
+            None,
+        )
         .await?;
     Ok(Json(unit))
 }
@@ -130,7 +135,7 @@ async fn list_procedures(
 
 /// Registers or changes a procedure.
 #[utoipa::path(put, path = "/v1/procedures/{code}", tag = "registry", request_body = ProcedureBody,
-    params(("code" = String, Path, description = "procedure code, 1.001234")),
+    params(("code" = String, Path, description = "procedure code, 1.001234", pattern = "^[0-9]{1,2}\\.[0-9]{6}(\\.[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2})?$")),
     responses((status = 200, body = ProcedureRecord), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn put_procedure(
@@ -156,7 +161,12 @@ async fn put_procedure(
     };
     archive.repo().put_procedure(&procedure).await?;
     caller
-        .record(&archive, "procedure.put", &format!("{} {}", procedure.code, procedure.name), None)
+        .record(
+            &archive,
+            "procedure.put",
+            &format!("{} {}", procedure.code, procedure.name),
+            None,
+        )
         .await?;
     Ok(Json(procedure))
 }

@@ -1,8 +1,8 @@
 //! `GET /v1/search`: accent-insensitive full-text search over page text and dossier metadata, with
 //! filters, ordering and pagination, limited to the caller's units.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -127,9 +127,7 @@ async fn search(
     let results = tokio::task::spawn_blocking(move || searcher.index().search(&q))
         .await
         .map_err(ApiError::internal)??;
-    caller
-        .record(&archive, "search", &query.text, None)
-        .await?;
+    caller.record(&archive, "search", &query.text, None).await?;
     Ok(Json(Results {
         query: query.text,
         total: results.total,

@@ -1,9 +1,9 @@
 //! `GET /v1/stats`: the warehouse figures provinces publish, per unit or level and period, as JSON or CSV.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -95,7 +95,9 @@ async fn stats(
         None | Some("json") => false,
         Some("csv") => true,
         Some(other) => {
-            return Err(ApiError::invalid(format!("format must be json or csv, not '{other}'")));
+            return Err(ApiError::invalid(format!(
+                "format must be json or csv, not '{other}'"
+            )));
         }
     };
     let query = StatsQuery {
@@ -108,7 +110,12 @@ async fn stats(
     };
     let rows = archive.repo().stats(&query).await?;
     caller
-        .record(&archive, "stats.read", &format!("{} to {}", format_day(from), format_day(to)), None)
+        .record(
+            &archive,
+            "stats.read",
+            &format!("{} to {}", format_day(from), format_day(to)),
+            None,
+        )
         .await?;
     let stats = Stats {
         from: format_day(from),
@@ -127,7 +134,10 @@ async fn stats(
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         body,
     )

@@ -4,10 +4,10 @@
 
 use std::io::Write;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::Json;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -170,7 +170,7 @@ pub(in crate::routes) fn kind_of(value: Option<&str>) -> Result<DocumentKind, Ap
 /// header, a retry of the same upload answers as the first did and adds nothing; the same key with a
 /// different upload is `422`.
 #[utoipa::path(post, path = "/v1/dossiers/{code}/pages", tag = "pages",
-    params(("code" = String, Path, description = "dossier code"), UploadParams,
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$"), UploadParams,
            ("Idempotency-Key" = Option<String>, Header, description = "makes a retried upload harmless")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream",
                  description = "a PNG, JPEG, TIFF or PDF file, or multipart/form-data with several"),
@@ -194,7 +194,8 @@ pub(super) async fn upload_pages(
     )
     .await?;
     let kind = kind_of(params.kind.as_deref())?;
-    let (status, pages) = store_pages(&archive, &caller, &dossier.code, kind, request, params.name).await?;
+    let (status, pages) =
+        store_pages(&archive, &caller, &dossier.code, kind, request, params.name).await?;
     Ok((status, Json(UploadedPages { pages })))
 }
 
@@ -330,7 +331,7 @@ use axum::extract::FromRequest;
 
 /// The pages of a dossier waiting to be packaged.
 #[utoipa::path(get, path = "/v1/dossiers/{code}/pages", tag = "pages",
-    params(("code" = String, Path, description = "dossier code")),
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$")),
     responses((status = 200, body = UploadedPages), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -353,7 +354,7 @@ pub(super) async fn list_pages(
 
 /// Takes a waiting page out (a wrong sheet); its file stays stored.
 #[utoipa::path(delete, path = "/v1/dossiers/{code}/pages/{id}", tag = "pages",
-    params(("code" = String, Path, description = "dossier code"),
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$"),
            ("id" = i64, Path, description = "the waiting page's id")),
     responses((status = 204, description = "removed"), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -396,7 +397,7 @@ pub(super) async fn remove_page(
 /// `GET /v1/jobs/{id}` and, live, at `GET /v1/jobs/{id}/events`. Asking again while it runs returns the
 /// same job.
 #[utoipa::path(post, path = "/v1/dossiers/{code}/finalize", tag = "pages",
-    params(("code" = String, Path, description = "dossier code")),
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$")),
     request_body(content = Option<FinalizeBody>, content_type = "application/json"),
     responses((status = 202, body = JobRecord), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -418,8 +419,11 @@ pub(super) async fn finalize(
     let body: FinalizeBody = if body.iter().all(u8::is_ascii_whitespace) {
         FinalizeBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("the body must be {{\"kind\": \"submitted\"}} or empty: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid(format!(
+                "the body must be {{\"kind\": \"submitted\"}} or empty: {e}"
+            ))
+        })?
     };
     let kind = kind_of(body.kind.as_deref())?;
     let job = crate::jobs::enqueue_package(&archive, &dossier.code, kind, &caller.0.name)

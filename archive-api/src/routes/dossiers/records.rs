@@ -2,9 +2,9 @@
 //! (`GET /v1/dossiers/{code}`), change status and details (`PATCH /v1/dossiers/{code}`), and record the
 //! reuse of another dossier's digitized result (`POST /v1/dossiers/{code}/reuses`).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -235,7 +235,13 @@ pub(super) async fn dossier_in_scope(
 ) -> Result<DossierRecord, ApiError> {
     let code = DossierCode::parse(code)?;
     caller
-        .require(archive, permission, action, code.as_str())
+        .require_about(
+            archive,
+            permission,
+            action,
+            code.as_str(),
+            Some(code.as_str()),
+        )
         .await?;
     let record = archive
         .repo()
@@ -257,7 +263,7 @@ pub(super) async fn dossier_in_scope(
 
 /// A dossier's details, documents and pages (with their quality flags). Recorded in the audit log.
 #[utoipa::path(get, path = "/v1/dossiers/{code}", tag = "dossiers",
-    params(("code" = String, Path, description = "dossier code")),
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$")),
     responses((status = 200, body = DossierView), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -288,7 +294,7 @@ pub(super) async fn get_dossier(
 
 /// Changes a dossier's status or details.
 #[utoipa::path(patch, path = "/v1/dossiers/{code}", tag = "dossiers", request_body = DossierPatch,
-    params(("code" = String, Path, description = "dossier code")),
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$")),
     responses((status = 200, body = DossierRecord), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -335,7 +341,7 @@ pub(super) async fn update_dossier(
 /// Records that this dossier reuses the digitized result of another (the national digitization index
 /// counts these).
 #[utoipa::path(post, path = "/v1/dossiers/{code}/reuses", tag = "dossiers", request_body = ReuseBody,
-    params(("code" = String, Path, description = "dossier code")),
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$")),
     responses((status = 201, description = "recorded"), (status = 200, description = "already recorded"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -355,9 +361,16 @@ pub(super) async fn record_reuse(
     )
     .await?;
     let document = ContentHash::parse(&body.document)?.to_hex();
-    let new = archive.repo().record_reuse(&dossier.code, &document).await?;
+    let new = archive
+        .repo()
+        .record_reuse(&dossier.code, &document)
+        .await?;
     caller
         .record(&archive, "result.reuse", &document, Some(&dossier.code))
         .await?;
-    Ok(if new { StatusCode::CREATED } else { StatusCode::OK })
+    Ok(if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    })
 }

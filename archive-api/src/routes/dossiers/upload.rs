@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
+use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use scanner_drivers::FileImport;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -46,7 +46,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
 /// listed, `422` when none could be read). With `Prefer: respond-async` the pages are stored and a
 /// packaging job started instead: `202` with the job.
 #[utoipa::path(post, path = "/v1/dossiers/{code}/documents", tag = "dossiers",
-    params(("code" = String, Path, description = "dossier code"), Params,
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$"), Params,
            ("Prefer" = Option<String>, Header, description = "`respond-async` for a job instead of waiting"),
            ("Idempotency-Key" = Option<String>, Header, description = "with respond-async: makes a retry harmless")),
     request_body(content = Vec<u8>, content_type = "multipart/form-data"),
