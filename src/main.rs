@@ -1,7 +1,21 @@
 //! The `sohoa` command: see `sohoa --help`.
 
+/// The hidden first argument that makes this program a SANE scan helper (see
+/// `scanner_drivers::isolated`): scans run in a process of their own, so a backend that hangs its process
+/// cannot hang the archive.
+const SANE_HELPER: &str = "__sane-scan-helper";
+
 fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, helper, device, settings] = args.as_slice()
+        && helper == SANE_HELPER
+    {
+        scanner_drivers::isolated::serve_helper(device, settings);
+    }
     limit_malloc_arenas();
+    if let Ok(program) = std::env::current_exe() {
+        scanner_drivers::isolated::use_helper(program, vec![SANE_HELPER.to_owned()]);
+    }
     sohoa::cli::main()
 }
 

@@ -778,3 +778,39 @@ fn the_openapi_document_and_the_operator_probes_match_the_server() {
     assert!(metrics.contains("sohoa_http_request_seconds"), "{metrics}");
     assert!(metrics.contains("sohoa_jobs_waiting"), "{metrics}");
 }
+
+#[test]
+fn uploads_are_limited_by_the_setting_not_by_a_default() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve_with(&[("SOHOA_LIMITS__MAX_UPLOAD_BYTES", "5000000")]);
+    let clerk = Api::new(&server, &sohoa.token("clerk", &[UNIT]));
+    let code = format!("{UNIT}-231128-0042");
+    clerk.register(dossier(&code));
+    // A 3 MB scan (a PNG by its signature) passes as a multipart part and as a raw body.
+    let mut large = b"\x89PNG\r\n\x1a\n".to_vec();
+    large.resize(3_000_000, 0);
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "page",
+        reqwest::blocking::multipart::Part::bytes(large.clone()).file_name("large.png"),
+    );
+    let multipart = clerk
+        .client
+        .post(format!("{}/v1/dossiers/{code}/pages", server.url))
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(multipart.status(), StatusCode::CREATED);
+    assert_eq!(
+        clerk.upload_page(&code, "large.png", &large, None).status(),
+        StatusCode::CREATED
+    );
+    // Past the limit: 413, and nothing added.
+    large.resize(6_000_000, 0);
+    let refused = clerk.upload_page(&code, "huge.png", &large, None);
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let waiting: Value = clerk
+        .get(&format!("/v1/dossiers/{code}/pages"))
+        .json()
+        .unwrap();
+    assert_eq!(waiting["pages"].as_array().unwrap().len(), 2, "{waiting}");
+}

@@ -118,6 +118,42 @@ fn a_jam_is_reported_in_words_and_records_nothing() {
 }
 
 #[test]
+fn jams_never_hang_the_scan() {
+    // SANE's test backend kills its reader thread asynchronously on a jam; in-process, about one jam in
+    // eight left the dynamic loader's lock held and hung sohoa for good. Scans run in a helper process now.
+    let sohoa = Sohoa::new();
+    for attempt in 0..12 {
+        let mut child = sohoa
+            .command()
+            .args(scan_args(
+                &format!("000.00.15.H27-231128-{:04}", 300 + attempt),
+                &[
+                    "--source",
+                    "adf",
+                    "--option",
+                    "read-return-value=SANE_STATUS_JAMMED",
+                ],
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("jam {attempt}: the scan hung");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1), "jam {attempt}");
+    }
+}
+
+#[test]
 fn a_cancelled_batch_keeps_the_sheets_scanned_and_is_marked_incomplete() {
     let sohoa = Sohoa::new();
     // Nearly a second a sheet (the test backend's transfer delay), so the cancel lands mid-batch.

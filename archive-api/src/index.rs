@@ -340,20 +340,31 @@ impl SearchIndex {
         self.sync(repo).await
     }
 
-    /// Adds pages straight to the index, bypassing the database (the search benchmark's corpus).
-    pub fn add_pages(&self, pages: impl Iterator<Item = IndexedPage>) -> Result<usize, IndexError> {
-        let mut writer = self.try_writer()?.ok_or_else(|| IndexError::Folder {
-            path: "index".to_owned(),
-            reason: "another process is writing the index".to_owned(),
-        })?;
+    /// Adds pages straight to the index, bypassing the database (the search benchmark's corpus), with a
+    /// commit every `chunk` pages (reported to `progress`), then waits for segment merges to finish.
+    pub fn bulk_load(
+        &self,
+        pages: impl Iterator<Item = IndexedPage>,
+        chunk: usize,
+        progress: impl Fn(usize),
+    ) -> Result<usize, IndexError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut writer: IndexWriter = self.index.writer_with_num_threads(threads, 400_000_000)?;
         let mut mark = self.watermark()?;
         let mut added = 0;
         for page in pages {
             mark.pages = mark.pages.max(page.id);
             self.add(&writer, &page)?;
             added += 1;
+            if added % chunk.max(1) == 0 {
+                self.commit(&mut writer, mark)?;
+                progress(added);
+            }
         }
         self.commit(&mut writer, mark)?;
+        progress(added);
+        writer.wait_merging_threads()?;
+        self.reader.reload()?;
         Ok(added)
     }
 

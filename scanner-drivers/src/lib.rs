@@ -23,6 +23,7 @@
 pub mod escl;
 mod files;
 pub mod hotfolder;
+pub mod isolated;
 mod page;
 pub mod pdf;
 pub mod sane;

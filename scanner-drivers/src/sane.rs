@@ -246,7 +246,7 @@ pub struct Capabilities {
 }
 
 /// How to scan.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ScanSettings {
     /// `adf`, `flatbed`, or a source name the device lists. Default: the device's.
     pub source: Option<String>,

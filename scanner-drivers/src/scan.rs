@@ -49,6 +49,9 @@ pub fn start(device: &str, settings: &ScanSettings) -> Result<RunningScan, Strin
             source: Box::new(source),
         });
     }
+    if let Some(started) = crate::isolated::start(device, settings) {
+        return started;
+    }
     let mut scanner = Scanner::open(device).map_err(|e| e.0)?;
     let dpi = scanner.configure(settings).map_err(|e| e.0)?;
     let source = scanner.into_source(dpi, feeder);

@@ -2,6 +2,7 @@
 
 mod account;
 mod bench;
+mod bench_search;
 mod copy;
 mod get;
 mod ingest;
@@ -80,6 +81,8 @@ enum Command {
     Account(account::AccountCommand),
     /// Benchmark ingest beside plain Tesseract and OCRmyPDF over the same pages (run by hand).
     Bench(bench::Args),
+    /// Benchmark search latency on a generated corpus (a million pages by default) beside SQLite FTS5.
+    BenchSearch(bench_search::Args),
 }
 
 /// A progress bar for pages, and the callback that moves it. The total comes from the source when it knows
@@ -179,6 +182,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?
         }
         Command::Account(command) => account::run(&open().await?, command).await,
+        Command::BenchSearch(args) => {
+            tokio::task::spawn_blocking(move || bench_search::run(args)).await?
+        }
         Command::Reindex => {
             let archive = open().await?;
             let pages = archive.index().rebuild(archive.repo()).await?;

@@ -284,10 +284,10 @@ impl Repo {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at: Option<String> = row.get(3);
-        if let Some(expires_at) = expires_at {
-            if crate::time::is_past(&expires_at) {
-                return Ok(None);
-            }
+        if let Some(expires_at) = expires_at
+            && crate::time::is_past(&expires_at)
+        {
+            return Ok(None);
         }
         let Ok(role) = row.get::<String, _>(1).parse() else {
             return Ok(None);
@@ -350,5 +350,45 @@ impl Repo {
                 outcome: r.get(8),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_audit_log_cannot_be_changed_or_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::open_sqlite(&dir.path().join("sohoa.db"))
+            .await
+            .unwrap();
+        let entry = NewAuditEntry {
+            actor: "lan",
+            role: Role::Archivist,
+            action: "dossier.read",
+            target: "000.00.15.H27-231128-0042",
+            dossier: Some("000.00.15.H27-231128-0042"),
+            client: "127.0.0.1:50000",
+            denied: false,
+        };
+        repo.audit(&entry).await.unwrap();
+        let changed = sqlx::query("UPDATE audit_log SET actor = 'someone else'")
+            .execute(&repo.pool)
+            .await;
+        assert!(changed.unwrap_err().to_string().contains("append-only"));
+        let emptied = sqlx::query("DELETE FROM audit_log")
+            .execute(&repo.pool)
+            .await;
+        assert!(emptied.unwrap_err().to_string().contains("append-only"));
+        let entries = repo
+            .audit_entries(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].actor, "lan");
     }
 }

@@ -218,10 +218,10 @@ pub(in crate::routes) async fn store_pages(
         fingerprint.update(format!("{}\t{}\n", file.hash, file.origin).as_bytes());
     }
     let fingerprint = fingerprint.finalize().to_hex().to_string();
-    if let Some(key) = &key {
-        if let Some(kept) = archive.repo().kept_answer(&caller.0.name, key).await? {
-            return replay(kept, &fingerprint);
-        }
+    if let Some(key) = &key
+        && let Some(kept) = archive.repo().kept_answer(&caller.0.name, key).await?
+    {
+        return replay(kept, &fingerprint);
     }
 
     let mut records = Vec::with_capacity(spool.files.len());
