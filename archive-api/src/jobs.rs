@@ -115,19 +115,24 @@ fn new_job_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Queues a job that packages every page of `kind` waiting in `dossier`, and starts it. A package job for
-/// the same dossier and kind that is still queued or running is returned instead of a second one.
+/// Queues a job that packages the pages of `kind` waiting in `dossier`, and starts it. Pages already in a
+/// job still queued or running are left to it; when that leaves none, that job is returned (asking twice
+/// gives the same job).
 pub async fn enqueue_package(
     archive: &Arc<Archive>,
     dossier: &str,
     kind: DocumentKind,
     actor: &str,
 ) -> Result<JobRecord, JobError> {
+    let mut taken = std::collections::HashSet::new();
+    let mut earlier = None;
     for job in archive.repo().unfinished_jobs().await? {
-        let same_kind = serde_json::from_str::<PackageRequest>(&job.request)
-            .is_ok_and(|request| request.kind == kind);
-        if job.dossier == dossier && same_kind {
-            return Ok(job);
+        let Ok(request) = serde_json::from_str::<PackageRequest>(&job.request) else {
+            continue;
+        };
+        if job.dossier == dossier && request.kind == kind {
+            taken.extend(request.pages);
+            earlier = Some(job);
         }
     }
     let pages: Vec<i64> = archive
@@ -136,9 +141,10 @@ pub async fn enqueue_package(
         .await?
         .iter()
         .map(|p| p.id)
+        .filter(|id| !taken.contains(id))
         .collect();
     if pages.is_empty() {
-        return Err(JobError::NothingToPackage {
+        return earlier.ok_or_else(|| JobError::NothingToPackage {
             dossier: dossier.to_owned(),
             kind,
         });

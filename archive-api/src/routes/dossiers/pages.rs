@@ -22,6 +22,8 @@ use crate::routes::{ApiError, AppState, Caller};
 
 /// Most files one upload may carry.
 const MAX_PARTS: usize = 1000;
+/// How much of an oversized upload is read (and dropped) before it is refused.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How to file the uploaded pages.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -109,6 +111,14 @@ impl Spool {
             size += chunk.len() as u64;
             self.total += chunk.len() as u64;
             if self.total > self.limit {
+                // Read on (a little) so a client still sending gets the answer, not a reset connection.
+                let mut drained = 0u64;
+                while drained < DRAIN_BYTES {
+                    match chunks.next().await {
+                        Some(Ok(more)) => drained += more.len() as u64,
+                        _ => break,
+                    }
+                }
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "upload-too-large",
