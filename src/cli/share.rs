@@ -280,20 +280,18 @@ fn produce(bridge: &Bridge, id: &str, request: &ScanRequest, cancel: &AtomicBool
         Backend::Folder(folder) => FileImport::new([folder])
             .map(|s| Box::new(s) as Box<dyn PageSource>)
             .map_err(|e| e.to_string()),
-        Backend::Sane(device, options) => Scanner::open(device)
-            .and_then(|mut scanner| {
-                let settings = ScanSettings {
-                    source: Some(if feeder { "adf" } else { "flatbed" }.to_owned())
-                        .filter(|_| bridge.offer.feeder),
-                    duplex: request.duplex,
-                    dpi: request.resolution,
-                    mode: Some(if grey { "gray" } else { "color" }.to_owned()),
-                    options: options.clone(),
-                };
-                let dpi = scanner.configure(&settings)?;
-                Ok(Box::new(scanner.into_source(dpi, feeder)) as Box<dyn PageSource>)
-            })
-            .map_err(|e| e.to_string()),
+        Backend::Sane(device, options) => {
+            let settings = ScanSettings {
+                source: Some(if feeder { "adf" } else { "flatbed" }.to_owned())
+                    .filter(|_| bridge.offer.feeder),
+                duplex: request.duplex,
+                dpi: request.resolution,
+                mode: Some(if grey { "gray" } else { "color" }.to_owned()),
+                options: options.clone(),
+            };
+            // In the scan helper process, like every SANE scan: a backend that hangs cannot hang the bridge.
+            scanner_drivers::scan::start(device, &settings).map(|running| running.source)
+        }
     };
     let push = |page: Option<(Vec<u8>, &'static str)>| {
         let mut job = bridge
