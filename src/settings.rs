@@ -62,6 +62,8 @@ pub struct Unit {
 pub struct Server {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
+    /// Days between background fixity checks of each stored object (0: none). Default 30.
+    pub fixity_days: u32,
 }
 
 /// `[ocr]`
@@ -167,6 +169,7 @@ impl Default for Server {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            fixity_days: 30,
         }
     }
 }

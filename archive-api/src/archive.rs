@@ -35,6 +35,9 @@ pub struct ArchiveConfig {
     pub units: std::collections::BTreeMap<String, crate::copies::UnitCertificate>,
     /// Largest HTTP upload accepted, in bytes. Default 1 GiB (several hundred colour pages).
     pub max_upload_bytes: u64,
+    /// How often a server re-checks each stored object against its hash, in the background; `None` for
+    /// never. Default every 30 days.
+    pub fixity_interval: Option<std::time::Duration>,
 }
 
 impl ArchiveConfig {
@@ -46,6 +49,7 @@ impl ArchiveConfig {
             keep_blank_pages: false,
             units: std::collections::BTreeMap::new(),
             max_upload_bytes: 1024 * 1024 * 1024,
+            fixity_interval: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
         }
     }
 }
@@ -274,6 +278,11 @@ impl Archive {
     /// clerk is to add the rest.
     pub async fn mark_incomplete(&self, document: &str, reason: &str) -> Result<(), RepoError> {
         self.repo.mark_incomplete(document, reason).await
+    }
+
+    /// How often each stored object is re-checked in the background.
+    pub fn fixity_interval(&self) -> Option<std::time::Duration> {
+        self.config.fixity_interval
     }
 
     /// Largest HTTP upload accepted, in bytes.

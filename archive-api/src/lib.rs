@@ -27,6 +27,7 @@ mod archive;
 mod blobs;
 pub mod codes;
 pub mod copies;
+pub mod fixity;
 mod index;
 pub mod jobs;
 pub mod repo;
@@ -48,6 +49,10 @@ use std::time::Duration;
 /// How often a server brings its index up to date with the database (pages written by another process,
 /// such as `sohoa ingest` on the same data directory).
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the background fixity pass wakes, and how many due objects it checks each time (spreading
+/// the reads over the interval).
+const FIXITY_PASS_EVERY: Duration = Duration::from_secs(600);
+const FIXITY_PASS_OBJECTS: usize = 2_000;
 
 /// Serves the API on `listener` until `shutdown` completes, keeping the index current meanwhile.
 pub async fn serve(
@@ -66,6 +71,24 @@ pub async fn serve(
             }
         })
     };
+    let fixity = archive.fixity_interval().map(|interval| {
+        let archive = Arc::clone(&archive);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(FIXITY_PASS_EVERY).await;
+                let due = time::ago(interval);
+                match archive.check_fixity(Some(&due), Some(FIXITY_PASS_OBJECTS), |_, _| {}).await {
+                    Ok(report) if !report.problems.is_empty() => tracing::error!(
+                        checked = report.checked,
+                        problems = report.problems.len(),
+                        "fixity pass found damaged or missing objects; run `sohoa audit` for the list"
+                    ),
+                    Ok(report) => tracing::debug!(checked = report.checked, "fixity pass"),
+                    Err(e) => tracing::warn!(error = %e, "fixity pass failed; retrying later"),
+                }
+            }
+        })
+    });
     routes::install_metrics();
     if let Err(e) = jobs::resume(&archive).await {
         tracing::error!(error = %e, "cannot resume unfinished jobs");
@@ -76,5 +99,8 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     follower.abort();
+    if let Some(fixity) = fixity {
+        fixity.abort();
+    }
     result
 }

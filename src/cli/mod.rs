@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod account;
+mod audit;
 mod bench;
 mod bench_search;
 mod copy;
@@ -76,6 +77,9 @@ enum Command {
     Verify(copy::VerifyArgs),
     /// Rebuild the search index from the database.
     Reindex,
+    /// Fixity: read every stored object back and check it against its recorded hash (exit 1 on any
+    /// missing or damaged object).
+    Audit(audit::Args),
     /// Accounts and their bearer tokens for the API.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -163,6 +167,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         keep_blank_pages: settings.packaging.keep_blank_pages,
         units: settings.unit_certificates()?,
         max_upload_bytes: settings.limits.max_upload_bytes,
+        fixity_interval: (settings.server.fixity_days > 0).then(|| {
+            std::time::Duration::from_secs(u64::from(settings.server.fixity_days) * 24 * 3600)
+        }),
     };
     let open = || Archive::open(config.clone());
     match cli.command {
@@ -181,6 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let languages = settings.ocr.languages.clone();
             tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?
         }
+        Command::Audit(args) => audit::run(&open().await?, args).await,
         Command::Account(command) => account::run(&open().await?, command).await,
         Command::BenchSearch(args) => {
             tokio::task::spawn_blocking(move || bench_search::run(args)).await?

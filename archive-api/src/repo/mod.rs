@@ -3,6 +3,7 @@
 
 mod accounts;
 mod dossiers;
+mod fixity;
 mod jobs;
 mod spool;
 mod sqlite;

@@ -1,0 +1,85 @@
+//! Fixity: `sohoa audit` reads every stored object back and checks it against its recorded BLAKE3.
+
+mod common;
+
+use common::*;
+
+const DOSSIER: &str = "000.00.15.H27-231128-0042";
+
+fn object_path(sohoa: &Sohoa, hash: &str) -> std::path::PathBuf {
+    sohoa
+        .data()
+        .join("objects/blake3")
+        .join(&hash[..2])
+        .join(hash)
+}
+
+#[test]
+fn audit_finds_a_flipped_byte_and_a_lost_file_and_nothing_else() {
+    let sohoa = Sohoa::new();
+    let first = sohoa.input("001.png");
+    let second = sohoa.input("002.png");
+    write_png(&render_page(CERTIFICATE), &first);
+    write_png(&render_page(RECEIPT), &second);
+    let report = sohoa.ingest(DOSSIER, &[&first, &second]);
+    let document = report["document"].as_str().unwrap().to_owned();
+    let lost = report["pages"][1]["blake3"].as_str().unwrap().to_owned();
+
+    let intact: serde_json::Value = serde_json::from_str(&sohoa.ok(&["audit", "--json"])).unwrap();
+    assert_eq!(intact["checked"], 3, "{intact}");
+    assert_eq!(intact["ok"], 3);
+
+    // One bit flipped in the stored PDF, one page master gone.
+    let pdf = object_path(&sohoa, &document);
+    let mut bytes = std::fs::read(&pdf).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x04;
+    std::fs::write(&pdf, &bytes).unwrap();
+    std::fs::remove_file(object_path(&sohoa, &lost)).unwrap();
+
+    let output = sohoa.run(&["audit", "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let found: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(found["checked"], 3, "{found}");
+    assert_eq!(found["ok"], 1, "{found}");
+    let problems = found["problems"].as_array().unwrap();
+    let outcome_of = |hash: &str| {
+        problems
+            .iter()
+            .find(|p| p["blake3"] == hash)
+            .map(|p| p["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(outcome_of(&document).as_deref(), Some("corrupt"), "{found}");
+    assert_eq!(outcome_of(&lost).as_deref(), Some("missing"), "{found}");
+
+    // In words too, and the damaged object is refused when asked for, not served.
+    let said = sohoa.run(&["audit"]);
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(
+        said.contains("3 objects checked: 1 intact, 2 with problems"),
+        "{said}"
+    );
+    assert!(said.contains(&format!("corrupt {document}")), "{said}");
+    let fetched = sohoa.run(&[
+        "get",
+        &document,
+        "-o",
+        sohoa.input("out.pdf").to_str().unwrap(),
+    ]);
+    assert!(!fetched.status.success());
+    let server = sohoa.serve();
+    let archivist = sohoa.client("archivist");
+    let response = archivist
+        .get(format!("{}/v1/objects/{document}", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["code"], "object-corrupt");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("restore it from backup")
+    );
+}
