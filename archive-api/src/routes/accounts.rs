@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::extract::{JsonBody, PathParams};
+use super::extract::{JsonBody, PathParams, optional_json};
 use super::{ApiError, AppState, Caller};
 use crate::access::{Permission, Role, UnitScope, issue_token};
 use crate::codes::UnitCode;
@@ -244,13 +244,7 @@ async fn create_token(
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     let name = account_name(&name)?;
     manage(&archive, &caller, "token.create", name).await?;
-    let body: NewToken = if body.iter().all(u8::is_ascii_whitespace) {
-        NewToken::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::invalid(format!("the body must be {{\"label\", \"days\"}}: {e}"))
-        })?
-    };
+    let body: NewToken = optional_json(&body)?;
     let days = body.days.unwrap_or(90);
     if !(1..=3650).contains(&days) {
         return Err(ApiError::invalid("days must be from 1 to 3650"));

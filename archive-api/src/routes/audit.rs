@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::extract::QueryParams;
+use super::extract::{QueryParams, time_param};
 use super::{ApiError, AppState, Caller};
 use crate::access::Permission;
 use crate::repo::{AuditEntry, AuditFilter};
@@ -46,18 +46,6 @@ struct AuditPage {
     next: Option<i64>,
 }
 
-fn time(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
-    value
-        .map(|v| {
-            crate::time::to_vietnam(&v).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{name} '{v}' is not a day (2023-11-28) or an RFC 3339 time"
-                ))
-            })
-        })
-        .transpose()
-}
-
 /// The audit log: who read, downloaded, was issued or changed what, when, from where.
 #[utoipa::path(get, path = "/v1/audit", tag = "accounts", params(Params),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody),
@@ -75,8 +63,8 @@ async fn audit_log(
         actor: params.actor,
         dossier: params.dossier,
         action: params.action,
-        since: time(params.since, "since")?,
-        until: time(params.until, "until")?,
+        since: time_param(params.since.as_deref(), "since")?,
+        until: time_param(params.until.as_deref(), "until")?,
         before: params.before,
         limit,
     };

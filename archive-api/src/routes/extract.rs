@@ -71,3 +71,28 @@ where
             .map_err(|rejection| ApiError::invalid(rejection.body_text()))
     }
 }
+
+/// A time from a request (RFC 3339 in any offset, or a day `YYYY-MM-DD`), as stored: RFC 3339 in Vietnam
+/// time. `400` naming the field when it is neither.
+pub fn time_param(value: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
+    value
+        .map(|v| {
+            crate::time::to_vietnam(v).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "{field} '{}' is not a time: expected a day (2023-11-28) or RFC 3339 \
+                     (2023-11-28T08:30:00+07:00)",
+                    v.chars().take(60).collect::<String>()
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// A JSON body that may be left empty, for the defaults.
+pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the JSON body is not valid: {e}")))
+}

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::extract::QueryParams;
+use super::extract::{QueryParams, time_param};
 use super::{ApiError, AppState, Caller};
 use crate::access::Permission;
 use crate::index::{SearchHit, SearchOrder, SearchQuery};
@@ -65,17 +65,7 @@ struct Results {
 }
 
 fn unix_of(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
-    value
-        .map(|v| {
-            crate::time::to_vietnam(v)
-                .and_then(|at| crate::time::unix_seconds(&at))
-                .ok_or_else(|| {
-                    ApiError::invalid(format!(
-                        "{name} '{v}' is not a day (2023-11-28) or an RFC 3339 time"
-                    ))
-                })
-        })
-        .transpose()
+    Ok(time_param(value, name)?.and_then(|at| crate::time::unix_seconds(&at)))
 }
 
 /// Searches the pages the caller may see. Malformed parameters are `400`; the search itself is recorded

@@ -17,7 +17,7 @@ use crate::access::Permission;
 use crate::codes::{ContentHash, DocumentKind};
 use crate::repo::{JobRecord, KeptAnswer, ObjectRecord, PendingPage};
 use crate::routes::error::ErrorBody;
-use crate::routes::extract::{PathParams, QueryParams};
+use crate::routes::extract::{PathParams, QueryParams, optional_json};
 use crate::routes::{ApiError, AppState, Caller};
 
 /// Most files one upload may carry.
@@ -426,15 +426,7 @@ pub(super) async fn finalize(
         &code,
     )
     .await?;
-    let body: FinalizeBody = if body.iter().all(u8::is_ascii_whitespace) {
-        FinalizeBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::invalid(format!(
-                "the body must be {{\"kind\": \"submitted\"}} or empty: {e}"
-            ))
-        })?
-    };
+    let body: FinalizeBody = optional_json(&body)?;
     let kind = kind_of(body.kind.as_deref())?;
     let job = crate::jobs::enqueue_package(&archive, &dossier.code, kind, &caller.0.name)
         .await

@@ -15,9 +15,9 @@ use crate::repo::{
     PendingPage,
 };
 use crate::routes::error::ErrorBody;
-use crate::routes::extract::{JsonBody, PathParams, QueryParams};
+use crate::routes::extract::{JsonBody, PathParams, QueryParams, time_param};
 use crate::routes::{ApiError, AppState, Caller};
-use crate::time::{received_rfc3339, to_vietnam};
+use crate::time::received_rfc3339;
 
 /// A dossier to register.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -115,19 +115,6 @@ fn status_code(status: Option<u8>, default: u8) -> Result<u8, ApiError> {
     }
 }
 
-fn time_field(value: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
-    value
-        .map(|v| {
-            to_vietnam(v).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{field} '{v}' is not a time: expected RFC 3339 (2023-11-28T08:30:00+07:00) or a day \
-                     (2023-11-28)"
-                ))
-            })
-        })
-        .transpose()
-}
-
 fn applicant_name(value: &str) -> Result<String, ApiError> {
     let name = value.trim();
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -167,10 +154,10 @@ pub(super) async fn create_dossier(
         )
         .await?;
     let details = DossierDetails {
-        received_at: time_field(body.received_at.as_deref(), "received_at")?
+        received_at: time_param(body.received_at.as_deref(), "received_at")?
             .unwrap_or_else(|| received_rfc3339(&code)),
-        due_at: time_field(body.due_at.as_deref(), "due_at")?,
-        resolved_at: time_field(body.resolved_at.as_deref(), "resolved_at")?,
+        due_at: time_param(body.due_at.as_deref(), "due_at")?,
+        resolved_at: time_param(body.resolved_at.as_deref(), "resolved_at")?,
         status: status_code(body.status, 2)?,
         channel: match body.channel.unwrap_or(1) {
             c @ 1..=3 => c,
@@ -216,8 +203,8 @@ pub(super) async fn list_dossiers(
         unit: params.unit,
         procedure: params.procedure,
         status: params.status,
-        received_from: time_field(params.from.as_deref(), "from")?,
-        received_until: time_field(params.until.as_deref(), "until")?,
+        received_from: time_param(params.from.as_deref(), "from")?,
+        received_until: time_param(params.until.as_deref(), "until")?,
         limit: i64::from(params.limit.unwrap_or(50).clamp(1, 500)),
         offset: i64::from(params.offset.unwrap_or(0)),
     };
@@ -313,14 +300,14 @@ pub(super) async fn update_dossier(
     )
     .await?;
     let status = patch.status.map(|s| status_code(Some(s), s)).transpose()?;
-    let mut resolved_at = time_field(patch.resolved_at.as_deref(), "resolved_at")?;
+    let mut resolved_at = time_param(patch.resolved_at.as_deref(), "resolved_at")?;
     if matches!(status, Some(9 | 10)) && resolved_at.is_none() && dossier.resolved_at.is_none() {
         resolved_at = Some(crate::time::now_rfc3339());
     }
     let change = DossierChange {
         status,
         applicant: patch.applicant.as_deref().map(applicant_name).transpose()?,
-        due_at: time_field(patch.due_at.as_deref(), "due_at")?,
+        due_at: time_param(patch.due_at.as_deref(), "due_at")?,
         resolved_at,
     };
     let updated = archive
