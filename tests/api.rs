@@ -814,3 +814,32 @@ fn uploads_are_limited_by_the_setting_not_by_a_default() {
         .unwrap();
     assert_eq!(waiting["pages"].as_array().unwrap().len(), 2, "{waiting}");
 }
+
+#[test]
+fn a_one_request_upload_can_ask_for_a_job_instead_of_waiting() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let clerk = Api::new(&server, &sohoa.token("clerk", &[UNIT]));
+    let code = format!("{UNIT}-231128-0042");
+    let page = png(&sohoa, "001.png", CERTIFICATE);
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "page",
+        reqwest::blocking::multipart::Part::bytes(page.clone()).file_name("001.png"),
+    );
+    let accepted = clerk
+        .client
+        .post(format!("{}/v1/dossiers/{code}/documents", server.url))
+        .query(&[("procedure", "1.001234"), ("unit", UNIT)])
+        .header("Prefer", "respond-async")
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let job: Value = accepted.json().unwrap();
+    let job = clerk.wait_for_job(job["id"].as_str().unwrap());
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["pages"][0]["blake3"], blake3_hex(&page));
+    let view: Value = clerk.get(&format!("/v1/dossiers/{code}")).json().unwrap();
+    assert_eq!(view["documents"][0]["page_count"], 1, "{view}");
+    assert_eq!(view["pending"].as_array().unwrap().len(), 0, "{view}");
+}

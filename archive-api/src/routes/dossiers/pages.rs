@@ -60,7 +60,7 @@ struct Spooled {
 }
 
 /// A stored file's media type, by content; `None` for anything that is not a page file.
-fn media_type(head: &[u8]) -> Option<&'static str> {
+pub(super) fn media_type(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"%PDF-") {
         return Some("application/pdf");
     }

@@ -157,21 +157,35 @@ async fn upload_as_job(
     archive.repo().create_dossier(&details).await?;
     let mut records = Vec::with_capacity(files.len());
     for (path, origin) in &files {
-        let bytes = tokio::fs::read(path).await.map_err(ApiError::internal)?;
-        let hash = crate::codes::ContentHash::of(&bytes);
+        // Hashed as it is read, with the first bytes kept to tell what it is: the file is not held in memory.
+        let file = path.clone();
+        let (hash, size, head) = tokio::task::spawn_blocking(move || {
+            let mut reader = std::fs::File::open(&file)?;
+            let mut head = [0u8; 8];
+            let n = std::io::Read::read(&mut reader, &mut head)?;
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(&head[..n]);
+            hasher.update_reader(&mut reader)?;
+            let size = std::fs::metadata(&file)?.len();
+            Ok::<_, std::io::Error>((
+                crate::codes::ContentHash::from(hasher.finalize()),
+                size,
+                head[..n].to_vec(),
+            ))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
         archive
             .blobs()
             .put_file(&hash, path)
             .await
             .map_err(ApiError::internal)?;
-        let media_type = scanner_drivers::PageFormat::sniff(&bytes)
-            .map(|f| f.media_type())
-            .or_else(|| bytes.starts_with(b"%PDF-").then_some("application/pdf"))
-            .unwrap_or("application/octet-stream");
+        let media_type = super::pages::media_type(&head).unwrap_or("application/octet-stream");
         records.push((
             crate::repo::ObjectRecord {
                 blake3: hash.to_hex(),
-                size: bytes.len() as u64,
+                size,
                 media_type: media_type.to_owned(),
             },
             origin.clone(),
