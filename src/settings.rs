@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Data directory: database, object store, search index, work files. Default `sohoa-data`.
     pub data: PathBuf,
+    /// Where the database and the objects live.
+    pub storage: Storage,
     /// The HTTP service.
     pub server: Server,
     /// OCR.
@@ -54,6 +56,22 @@ pub struct Unit {
     pub certificate: PathBuf,
     /// PEM file: the certificate's private key (PKCS#8, SEC 1 or PKCS#1; P-256 or RSA).
     pub key: PathBuf,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// The database URL: empty for SQLite in the data directory, or `postgres://USER:PASSWORD@HOST/DB`
+    /// (several servers and workers share one). `DATABASE_URL` in the environment, when set, wins.
+    /// Default empty.
+    pub database: String,
+    /// The object store URL: empty for `objects/` in the data directory, `s3://BUCKET/PREFIX` for any
+    /// S3-compatible store (credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`), `file:///PATH`,
+    /// or `memory://` (tests). Default empty.
+    pub objects: String,
+    /// S3 settings: `endpoint`, `region`, `allow_http`, ... (object_store's names). Default none.
+    pub s3: std::collections::BTreeMap<String, String>,
 }
 
 /// `[server]`
@@ -154,6 +172,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data: PathBuf::from("sohoa-data"),
+            storage: Storage::default(),
             server: Server::default(),
             ocr: Ocr::default(),
             cleanup: Cleanup::default(),
@@ -246,6 +265,14 @@ impl Settings {
             );
         }
         Ok(settings)
+    }
+
+    /// The database URL, if not the embedded SQLite: `DATABASE_URL`, else `[storage] database`.
+    pub fn database_url(&self) -> Option<String> {
+        std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .or_else(|| (!self.storage.database.is_empty()).then(|| self.storage.database.clone()))
     }
 
     /// The pipeline options these settings give.

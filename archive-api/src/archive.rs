@@ -38,6 +38,15 @@ pub struct ArchiveConfig {
     /// How often a server re-checks each stored object against its hash, in the background; `None` for
     /// never. Default every 30 days.
     pub fixity_interval: Option<std::time::Duration>,
+    /// The database: `None` for SQLite in `sohoa.db` in the data directory (the default), or a URL
+    /// (`postgres://USER:PASSWORD@HOST/DB`, `sqlite://PATH`).
+    pub database_url: Option<String>,
+    /// The object store: `None` for `objects/` in the data directory (the default), or a URL
+    /// (`s3://BUCKET/PREFIX`, `file:///PATH`, `memory://`).
+    pub objects_url: Option<String>,
+    /// Settings for an S3 object store beside the `AWS_*` environment (`endpoint`, `region`,
+    /// `allow_http`...). Default none.
+    pub objects_options: std::collections::BTreeMap<String, String>,
 }
 
 impl ArchiveConfig {
@@ -50,6 +59,9 @@ impl ArchiveConfig {
             units: std::collections::BTreeMap::new(),
             max_upload_bytes: 1024 * 1024 * 1024,
             fixity_interval: Some(std::time::Duration::from_secs(30 * 24 * 3600)),
+            database_url: None,
+            objects_url: None,
+            objects_options: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -247,8 +259,14 @@ impl Archive {
             source,
         })?;
         sweep_stale_work_files(&tmp_dir);
-        let repo = Repo::open_sqlite(&dir.join("sohoa.db")).await?;
-        let blobs = BlobStore::local(&dir.join("objects"))?;
+        let repo = match &config.database_url {
+            Some(url) => Repo::open(url).await?,
+            None => Repo::open_sqlite(&dir.join("sohoa.db")).await?,
+        };
+        let blobs = match &config.objects_url {
+            Some(url) => BlobStore::open(url, &config.objects_options)?,
+            None => BlobStore::local(&dir.join("objects"))?,
+        };
         let index = SearchIndex::open(&dir.join("index"))?;
         let certifier = crate::copies::Certifier::new(dir.join("certs"), config.units.clone());
         Ok(Self {

@@ -40,6 +40,9 @@ pub enum BlobError {
     /// The store itself failed.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    /// The store's URL or settings are wrong.
+    #[error("{0}")]
+    Config(String),
     /// Reading a local file to upload failed.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -64,6 +67,46 @@ impl BlobStore {
             source,
         })?;
         Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(dir)?)))
+    }
+
+    /// The store a URL names: `file:///PATH` (a local folder), `s3://BUCKET[/PREFIX]` (any S3-compatible
+    /// service; credentials, region and endpoint from the usual `AWS_*` environment variables, then from
+    /// `options`, whose keys are object_store's S3 settings such as `endpoint`, `region`,
+    /// `access_key_id`, `secret_access_key`, `allow_http`), or `memory://` (this process only, for tests).
+    pub fn open(
+        url: &str,
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, BlobError> {
+        let invalid = |why: String| BlobError::Config(format!("object store '{url}': {why}"));
+        let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        match parsed.scheme() {
+            "memory" => Ok(Self::memory()),
+            "file" => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|()| invalid("not a local path".to_owned()))?;
+                Self::local(&dir)
+            }
+            "s3" => {
+                let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+                for (key, value) in options {
+                    let key: object_store::aws::AmazonS3ConfigKey = key
+                        .parse()
+                        .map_err(|_| invalid(format!("unknown S3 setting '{key}'")))?;
+                    builder = builder.with_config(key, value);
+                }
+                let store: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+                let prefix = parsed.path().trim_matches('/');
+                Ok(Self::new(if prefix.is_empty() {
+                    store
+                } else {
+                    Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+                }))
+            }
+            other => Err(invalid(format!(
+                "unsupported scheme '{other}': use file://, s3:// or memory://"
+            ))),
+        }
     }
 
     /// A store in memory, for tests.

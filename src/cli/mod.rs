@@ -170,6 +170,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         fixity_interval: (settings.server.fixity_days > 0).then(|| {
             std::time::Duration::from_secs(u64::from(settings.server.fixity_days) * 24 * 3600)
         }),
+        database_url: settings.database_url(),
+        objects_url: (!settings.storage.objects.is_empty()).then(|| settings.storage.objects.clone()),
+        objects_options: settings.storage.s3.clone(),
     };
     let open = || Archive::open(config.clone());
     match cli.command {

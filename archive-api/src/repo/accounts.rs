@@ -111,7 +111,7 @@ pub struct TokenOwner {
     pub scope: UnitScope,
 }
 
-fn account(row: &sqlx::sqlite::SqliteRow) -> Account {
+fn account(row: &sqlx::any::AnyRow) -> Account {
     Account {
         name: row.get(0),
         role: row.get::<String, _>(1).parse().unwrap_or(Role::System),
@@ -142,7 +142,7 @@ impl Repo {
         scope: &UnitScope,
     ) -> Result<Account, RepoError> {
         let inserted = sqlx::query(
-            "INSERT INTO users (name, role, units, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO users (name, role, units, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
@@ -163,7 +163,7 @@ impl Repo {
 
     /// An account by name.
     pub async fn account(&self, name: &str) -> Result<Option<Account>, RepoError> {
-        let sql = format!("{ACCOUNT_COLUMNS} WHERE name = ?");
+        let sql = format!("{ACCOUNT_COLUMNS} WHERE name = $1");
         let row = sqlx::query(&sql)
             .bind(name)
             .fetch_optional(&self.pool)
@@ -189,10 +189,10 @@ impl Repo {
     ) -> Result<Option<Account>, RepoError> {
         let now = now_rfc3339();
         sqlx::query(
-            "UPDATE users SET role = COALESCE(?, role), units = COALESCE(?, units),
-                    disabled_at = CASE WHEN ? IS NULL THEN disabled_at
-                                       WHEN ? THEN COALESCE(disabled_at, ?) ELSE NULL END
-             WHERE name = ?",
+            "UPDATE users SET role = COALESCE($1, role), units = COALESCE($2, units),
+                    disabled_at = CASE WHEN $3 IS NULL THEN disabled_at
+                                       WHEN $4 THEN COALESCE(disabled_at, $5) ELSE NULL END
+             WHERE name = $6",
         )
         .bind(role.map(Role::as_str))
         .bind(scope.map(UnitScope::to_stored))
@@ -214,22 +214,22 @@ impl Repo {
         expires_at: Option<&str>,
     ) -> Result<TokenRecord, RepoError> {
         let now = now_rfc3339();
-        let inserted = sqlx::query(
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO tokens (user_id, hash, label, created_at, expires_at)
-             SELECT id, ?, ?, ?, ? FROM users WHERE name = ?",
+             SELECT id, $1, $2, $3, $4 FROM users WHERE name = $5 RETURNING id",
         )
         .bind(hash)
         .bind(label)
         .bind(&now)
         .bind(expires_at)
         .bind(account)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if inserted.rows_affected() == 0 {
+        let Some(id) = id else {
             return Err(RepoError::NotFound(format!("no account named '{account}'")));
-        }
+        };
         Ok(TokenRecord {
-            id: inserted.last_insert_rowid(),
+            id,
             account: account.to_owned(),
             label: label.to_owned(),
             created_at: now,
@@ -242,7 +242,7 @@ impl Repo {
     pub async fn tokens(&self, account: &str) -> Result<Vec<TokenRecord>, RepoError> {
         let rows = sqlx::query(
             "SELECT t.id, u.name, t.label, t.created_at, t.expires_at, t.revoked_at
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.id DESC",
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = $1 ORDER BY t.id DESC",
         )
         .bind(account)
         .fetch_all(&self.pool)
@@ -263,7 +263,7 @@ impl Repo {
     /// Revokes a token; `false` if there is no such token.
     pub async fn revoke_token(&self, id: i64) -> Result<bool, RepoError> {
         let done =
-            sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(now_rfc3339())
                 .bind(id)
                 .execute(&self.pool)
@@ -277,7 +277,7 @@ impl Repo {
         let row = sqlx::query(
             "SELECT u.name, u.role, u.units, t.expires_at
              FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.hash = ? AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+             WHERE t.hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
         )
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -303,7 +303,7 @@ impl Repo {
     pub async fn audit(&self, entry: &NewAuditEntry<'_>) -> Result<(), RepoError> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, role, action, target, dossier, client, outcome)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(now_rfc3339())
         .bind(entry.actor)
@@ -322,10 +322,10 @@ impl Repo {
     pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, RepoError> {
         let rows = sqlx::query(
             "SELECT id, at, actor, role, action, target, dossier, client, outcome FROM audit_log
-             WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR dossier = ?2)
-               AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR at >= ?4)
-               AND (?5 IS NULL OR at < ?5) AND (?6 IS NULL OR id < ?6)
-             ORDER BY id DESC LIMIT ?7",
+             WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR dossier = $2)
+               AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR at >= $4)
+               AND ($5 IS NULL OR at < $5) AND ($6 IS NULL OR id < $6)
+             ORDER BY id DESC LIMIT $7",
         )
         .bind(&filter.actor)
         .bind(&filter.dossier)

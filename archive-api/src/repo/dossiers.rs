@@ -193,7 +193,7 @@ pub struct ProcedureRecord {
 const DOSSIER_COLUMNS: &str = "SELECT code, procedure_code, unit_code, applicant, received_at, due_at, \
                                resolved_at, status, channel, created_at, updated_at FROM dossiers";
 
-fn dossier(row: &sqlx::sqlite::SqliteRow) -> DossierRecord {
+fn dossier(row: &sqlx::any::AnyRow) -> DossierRecord {
     DossierRecord {
         code: row.get(0),
         procedure: row.get(1),
@@ -220,7 +220,7 @@ impl Repo {
         let inserted = sqlx::query(
             "INSERT INTO dossiers (code, procedure_code, unit_code, received_at, created_at, applicant,
                                    due_at, resolved_at, status, channel)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (code) DO NOTHING",
         )
         .bind(d.code.as_str())
         .bind(d.procedure.as_str())
@@ -264,7 +264,7 @@ impl Repo {
 
     /// A dossier by code.
     pub async fn dossier(&self, code: &str) -> Result<Option<DossierRecord>, RepoError> {
-        let sql = format!("{DOSSIER_COLUMNS} WHERE code = ?");
+        let sql = format!("{DOSSIER_COLUMNS} WHERE code = $1");
         let row = sqlx::query(&sql)
             .bind(code)
             .fetch_optional(&self.pool)
@@ -282,12 +282,14 @@ impl Repo {
             .units
             .as_ref()
             .map(|units| serde_json::to_string(units).unwrap_or_default());
-        let condition = "(?1 IS NULL OR unit_code IN (SELECT value FROM json_each(?1)))
-               AND (?2 IS NULL OR unit_code = ?2) AND (?3 IS NULL OR procedure_code = ?3)
-               AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR received_at >= ?5)
-               AND (?6 IS NULL OR received_at < ?6)";
+        let condition = format!(
+            "($1 IS NULL OR {}) AND ($2 IS NULL OR unit_code = $2)",
+            self.backend.in_json_list("unit_code", "$1")
+        ) + " AND ($3 IS NULL OR procedure_code = $3)
+               AND ($4 IS NULL OR status = $4) AND ($5 IS NULL OR received_at >= $5)
+               AND ($6 IS NULL OR received_at < $6)";
         let sql = format!(
-            "{DOSSIER_COLUMNS} WHERE {condition} ORDER BY received_at DESC, code DESC LIMIT ?7 OFFSET ?8"
+            "{DOSSIER_COLUMNS} WHERE {condition} ORDER BY received_at DESC, code DESC LIMIT $7 OFFSET $8"
         );
         let bind = |sql| {
             sqlx::query(sql)
@@ -316,10 +318,11 @@ impl Repo {
         change: &DossierChange,
     ) -> Result<Option<DossierRecord>, RepoError> {
         let mut tx = self.pool.begin().await?;
+        self.serialize_followed_writes(&mut tx).await?;
         let done = sqlx::query(
-            "UPDATE dossiers SET status = COALESCE(?, status), applicant = COALESCE(?, applicant),
-                    due_at = COALESCE(?, due_at), resolved_at = COALESCE(?, resolved_at), updated_at = ?
-             WHERE code = ?",
+            "UPDATE dossiers SET status = COALESCE($1, status), applicant = COALESCE($2, applicant),
+                    due_at = COALESCE($3, due_at), resolved_at = COALESCE($4, resolved_at), updated_at = $5
+             WHERE code = $6",
         )
         .bind(change.status.map(i64::from))
         .bind(&change.applicant)
@@ -332,7 +335,7 @@ impl Repo {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        sqlx::query("INSERT INTO dossier_changes (dossier) VALUES (?)")
+        sqlx::query("INSERT INTO dossier_changes (dossier) VALUES ($1)")
             .bind(code)
             .execute(&mut *tx)
             .await?;
@@ -346,7 +349,7 @@ impl Repo {
             "SELECT doc.id, doc.blake3, doc.kind, doc.page_count, doc.created_at, doc.replaces,
                     doc.superseded_by, doc.incomplete
              FROM documents doc JOIN dossiers d ON d.id = doc.dossier_id
-             WHERE d.code = ? ORDER BY doc.id",
+             WHERE d.code = $1 ORDER BY doc.id",
         )
         .bind(code)
         .fetch_all(&self.pool)
@@ -355,7 +358,7 @@ impl Repo {
         for row in rows {
             let pages = sqlx::query(
                 "SELECT number, blake3, origin, dpi, confidence, flags, pdf_page FROM pages
-                 WHERE document_id = ? ORDER BY number",
+                 WHERE document_id = $1 ORDER BY number",
             )
             .bind(row.get::<i64, _>(0))
             .fetch_all(&self.pool)
@@ -402,7 +405,7 @@ impl Repo {
             "SELECT d.code, d.unit_code, p.number, p.blake3, p.text, p.words, p.geometry
              FROM pages p JOIN documents doc ON doc.id = p.document_id
              JOIN dossiers d ON d.id = doc.dossier_id
-             WHERE doc.blake3 = ? AND p.number = ? ORDER BY doc.id DESC LIMIT 1",
+             WHERE doc.blake3 = $1 AND p.number = $2 ORDER BY doc.id DESC LIMIT 1",
         )
         .bind(document)
         .bind(i64::from(number))
@@ -424,12 +427,12 @@ impl Repo {
     pub async fn object_dossiers(&self, blake3: &str) -> Result<Vec<(String, String)>, RepoError> {
         let rows = sqlx::query(
             "SELECT d.code, d.unit_code FROM dossiers d WHERE d.id IN (
-                 SELECT dossier_id FROM documents WHERE blake3 = ?1
+                 SELECT dossier_id FROM documents WHERE blake3 = $1
                  UNION SELECT doc.dossier_id FROM pages p JOIN documents doc ON doc.id = p.document_id
-                       WHERE p.blake3 = ?1 OR p.source_blake3 = ?1
+                       WHERE p.blake3 = $1 OR p.source_blake3 = $1
                  UNION SELECT doc.dossier_id FROM copies c JOIN documents doc ON doc.blake3 = c.document
-                       WHERE c.blake3 = ?1
-                 UNION SELECT dossier_id FROM pending_pages WHERE blake3 = ?1)
+                       WHERE c.blake3 = $1
+                 UNION SELECT dossier_id FROM pending_pages WHERE blake3 = $1)
              ORDER BY d.code",
         )
         .bind(blake3)
@@ -452,13 +455,13 @@ impl Repo {
     ) -> Result<Result<Vec<PendingPage>, super::KeptAnswer>, RepoError> {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        let dossier_id: i64 = sqlx::query_scalar("SELECT id FROM dossiers WHERE code = ?")
+        let dossier_id: i64 = sqlx::query_scalar("SELECT id FROM dossiers WHERE code = $1")
             .bind(code)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| RepoError::NotFound(format!("no dossier {code}")))?;
         let mut position: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(position), 0) FROM pending_pages WHERE dossier_id = ? AND kind = ?",
+            "SELECT COALESCE(MAX(position), 0) FROM pending_pages WHERE dossier_id = $1 AND kind = $2",
         )
         .bind(dossier_id)
         .bind(kind)
@@ -466,12 +469,12 @@ impl Repo {
         .await?;
         let mut added = Vec::with_capacity(files.len());
         for (object, origin) in files {
-            super::sqlite::insert_object(&mut tx, object, &now).await?;
+            super::documents::insert_object(&mut tx, object, &now).await?;
             position += 1;
             let size = i64::try_from(object.size).unwrap_or(i64::MAX);
-            let id = sqlx::query(
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO pending_pages (dossier_id, kind, position, blake3, origin, size, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             )
             .bind(dossier_id)
             .bind(kind)
@@ -480,9 +483,8 @@ impl Repo {
             .bind(origin)
             .bind(size)
             .bind(&now)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
+            .fetch_one(&mut *tx)
+            .await?;
             added.push(PendingPage {
                 id,
                 kind: kind.to_owned(),
@@ -496,7 +498,7 @@ impl Repo {
             let response = serde_json::to_string(&added).unwrap_or_default();
             let kept = sqlx::query(
                 "INSERT INTO idempotency_keys (actor, key, fingerprint, status, response, created_at)
-                 VALUES (?, ?, ?, 201, ?, ?) ON CONFLICT (actor, key) DO NOTHING",
+                 VALUES ($1, $2, $3, 201, $4, $5) ON CONFLICT (actor, key) DO NOTHING",
             )
             .bind(actor)
             .bind(key)
@@ -528,7 +530,7 @@ impl Repo {
         let rows = sqlx::query(
             "SELECT p.id, p.kind, p.position, p.blake3, p.origin, p.size
              FROM pending_pages p JOIN dossiers d ON d.id = p.dossier_id
-             WHERE d.code = ? AND (? IS NULL OR p.kind = ?) ORDER BY p.kind DESC, p.position",
+             WHERE d.code = $1 AND ($2 IS NULL OR p.kind = $3) ORDER BY p.kind DESC, p.position",
         )
         .bind(code)
         .bind(kind)
@@ -554,8 +556,8 @@ impl Repo {
         let mut tx = self.pool.begin().await?;
         for id in ids {
             removed += sqlx::query(
-                "DELETE FROM pending_pages WHERE id = ?
-                 AND dossier_id = (SELECT id FROM dossiers WHERE code = ?)",
+                "DELETE FROM pending_pages WHERE id = $1
+                 AND dossier_id = (SELECT id FROM dossiers WHERE code = $2)",
             )
             .bind(id)
             .bind(code)
@@ -570,7 +572,7 @@ impl Repo {
     /// Records that `code` reuses the digitized result `document` of another dossier.
     pub async fn record_reuse(&self, code: &str, document: &str) -> Result<bool, RepoError> {
         let kind: Option<String> =
-            sqlx::query_scalar("SELECT kind FROM documents WHERE blake3 = ? LIMIT 1")
+            sqlx::query_scalar("SELECT kind FROM documents WHERE blake3 = $1 LIMIT 1")
                 .bind(document)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -585,7 +587,7 @@ impl Repo {
         }
         let done = sqlx::query(
             "INSERT INTO result_reuses (dossier_id, document, created_at)
-             SELECT id, ?, ? FROM dossiers WHERE code = ?
+             SELECT id, $1, $2 FROM dossiers WHERE code = $3
              ON CONFLICT (dossier_id, document) DO NOTHING",
         )
         .bind(document)
@@ -599,7 +601,7 @@ impl Repo {
     /// Registers or changes a unit.
     pub async fn put_unit(&self, unit: &UnitRecord) -> Result<(), RepoError> {
         sqlx::query(
-            "INSERT INTO units (code, name, level) VALUES (?, ?, ?)
+            "INSERT INTO units (code, name, level) VALUES ($1, $2, $3)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level",
         )
         .bind(&unit.code)
@@ -607,7 +609,7 @@ impl Repo {
         .bind(&unit.level)
         .execute(&self.pool)
         .await?;
-        self.log_changes_of("unit_code = ?", &unit.code).await
+        self.log_changes_of("unit_code = $1", &unit.code).await
     }
 
     /// Every registered unit.
@@ -628,7 +630,7 @@ impl Repo {
     /// Registers or changes a procedure.
     pub async fn put_procedure(&self, procedure: &ProcedureRecord) -> Result<(), RepoError> {
         sqlx::query(
-            "INSERT INTO procedures (code, name, field, level) VALUES (?, ?, ?, ?)
+            "INSERT INTO procedures (code, name, field, level) VALUES ($1, $2, $3, $4)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, field = excluded.field,
                                               level = excluded.level",
         )
@@ -638,7 +640,7 @@ impl Repo {
         .bind(&procedure.level)
         .execute(&self.pool)
         .await?;
-        self.log_changes_of("procedure_code = ?", &procedure.code)
+        self.log_changes_of("procedure_code = $1", &procedure.code)
             .await
     }
 
@@ -648,11 +650,13 @@ impl Repo {
         text: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ProcedureRecord>, RepoError> {
-        let rows = sqlx::query(
-            "SELECT code, name, field, level FROM procedures
-             WHERE ?1 IS NULL OR instr(lower(code), lower(?1)) > 0 OR instr(lower(name), lower(?1)) > 0
-             ORDER BY code LIMIT ?2",
-        )
+        let sql = format!(
+            "SELECT code, name, field, level FROM procedures WHERE $1 IS NULL OR {} OR {}
+             ORDER BY code LIMIT $2",
+            self.backend.contains("code", "$1"),
+            self.backend.contains("name", "$1"),
+        );
+        let rows = sqlx::query(&sql)
         .bind(text)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -673,7 +677,10 @@ impl Repo {
         let sql = format!(
             "INSERT INTO dossier_changes (dossier) SELECT code FROM dossiers WHERE {condition}"
         );
-        sqlx::query(&sql).bind(value).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        self.serialize_followed_writes(&mut tx).await?;
+        sqlx::query(&sql).bind(value).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -24,9 +24,9 @@ impl Repo {
         let (after_checked, after_hash) = after.unzip();
         let rows = sqlx::query(
             "SELECT blake3, COALESCE(checked_at, '') AS checked FROM objects
-             WHERE (?1 IS NULL OR COALESCE(checked_at, '') < ?1)
-               AND (?2 IS NULL OR (COALESCE(checked_at, ''), blake3) > (?2, ?3))
-             ORDER BY COALESCE(checked_at, ''), blake3 LIMIT ?4",
+             WHERE ($1 IS NULL OR COALESCE(checked_at, '') < $1)
+               AND ($2 IS NULL OR (COALESCE(checked_at, ''), blake3) > ($2, $3))
+             ORDER BY COALESCE(checked_at, ''), blake3 LIMIT $4",
         )
         .bind(before)
         .bind(after_checked)
@@ -47,7 +47,7 @@ impl Repo {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO fixity_checks (blake3, checked_at, outcome, detail) VALUES (?, ?, ?, ?)",
+            "INSERT INTO fixity_checks (blake3, checked_at, outcome, detail) VALUES ($1, $2, $3, $4)",
         )
         .bind(blake3)
         .bind(&now)
@@ -55,7 +55,7 @@ impl Repo {
         .bind(detail)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE objects SET checked_at = ? WHERE blake3 = ?")
+        sqlx::query("UPDATE objects SET checked_at = $1 WHERE blake3 = $2")
             .bind(&now)
             .bind(blake3)
             .execute(&mut *tx)
@@ -67,7 +67,7 @@ impl Repo {
     /// How many fixity checks of `blake3` are on record.
     pub async fn fixity_check_count(&self, blake3: &str) -> Result<i64, RepoError> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM fixity_checks WHERE blake3 = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM fixity_checks WHERE blake3 = $1")
                 .bind(blake3)
                 .fetch_one(&self.pool)
                 .await?,

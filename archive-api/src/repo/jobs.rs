@@ -53,7 +53,7 @@ pub struct KeptAnswer {
 const JOB_COLUMNS: &str = "SELECT id, kind, state, dossier, actor, total, done, failed, result, error, \
                            created_at, updated_at, request FROM jobs";
 
-fn job(row: &sqlx::sqlite::SqliteRow) -> JobRecord {
+fn job(row: &sqlx::any::AnyRow) -> JobRecord {
     JobRecord {
         id: row.get(0),
         kind: row.get(1),
@@ -86,7 +86,7 @@ impl Repo {
         let now = now_rfc3339();
         sqlx::query(
             "INSERT INTO jobs (id, kind, state, dossier, actor, request, created_at, updated_at)
-             VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(kind)
@@ -104,7 +104,7 @@ impl Repo {
 
     /// A job by id.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, RepoError> {
-        let sql = format!("{JOB_COLUMNS} WHERE id = ?");
+        let sql = format!("{JOB_COLUMNS} WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -137,8 +137,8 @@ impl Repo {
         failed: i64,
     ) -> Result<(), RepoError> {
         sqlx::query(
-            "UPDATE jobs SET state = 'running', done = ?, total = COALESCE(?, total), failed = ?,
-                    updated_at = ? WHERE id = ?",
+            "UPDATE jobs SET state = 'running', done = $1, total = COALESCE($2, total), failed = $3,
+                    updated_at = $4 WHERE id = $5",
         )
         .bind(done)
         .bind(total)
@@ -161,7 +161,7 @@ impl Repo {
             Err(why) => ("failed", None, Some(why)),
         };
         sqlx::query(
-            "UPDATE jobs SET state = ?, result = ?, error = ?, updated_at = ? WHERE id = ?",
+            "UPDATE jobs SET state = $1, result = $2, error = $3, updated_at = $4 WHERE id = $5",
         )
         .bind(state)
         .bind(result)
@@ -180,7 +180,7 @@ impl Repo {
         key: &str,
     ) -> Result<Option<KeptAnswer>, RepoError> {
         let row = sqlx::query(
-            "SELECT fingerprint, status, response FROM idempotency_keys WHERE actor = ? AND key = ?",
+            "SELECT fingerprint, status, response FROM idempotency_keys WHERE actor = $1 AND key = $2",
         )
         .bind(actor)
         .bind(key)
@@ -202,7 +202,7 @@ impl Repo {
     ) -> Result<KeptAnswer, RepoError> {
         sqlx::query(
             "INSERT INTO idempotency_keys (actor, key, fingerprint, status, response, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (actor, key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (actor, key) DO NOTHING",
         )
         .bind(actor)
         .bind(key)

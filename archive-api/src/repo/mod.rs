@@ -1,12 +1,14 @@
 //! The database port: dossiers, documents, pages and objects. Handlers see [`RepoError`], never
-//! `sqlx::Error`. One backend per file; SQLite is the embedded default.
+//! `sqlx::Error`. SQLite is the embedded default and PostgreSQL the shared one; the queries are written once
+//! for both (see `backend.rs` for the few phrases they spell differently).
 
 mod accounts;
+mod backend;
+mod documents;
 mod dossiers;
 mod fixity;
 mod jobs;
 mod spool;
-mod sqlite;
 mod stats;
 
 pub use accounts::{Account, AuditEntry, AuditFilter, NewAuditEntry, TokenOwner, TokenRecord};
@@ -16,7 +18,8 @@ pub use dossiers::{
 };
 pub use jobs::{JobRecord, KeptAnswer};
 pub use spool::PageSpool;
-pub use sqlite::Repo;
+pub use backend::{Backend, redact};
+pub use documents::Repo;
 pub use stats::{StatsGroup, StatsQuery, StatsRow};
 
 use serde::{Deserialize, Serialize};

@@ -97,7 +97,7 @@ impl Repo {
         query: &StatsQuery,
         key: &str,
     ) -> Result<Vec<StatsRow>, RepoError> {
-        // ?1 first day, ?2 day after the last. `open` = not closed before a date: not resolved by then
+        // $1 first day, $2 day after the last. `open` = not closed before a date: not resolved by then
         // and not refused, withdrawn or stopped (3, 7, 8).
         let sql = format!(
             "WITH scoped AS (
@@ -113,28 +113,29 @@ impl Repo {
                           WHERE doc.dossier_id = d.id AND doc.superseded_by IS NULL) AS page_count,
                         (SELECT COUNT(*) FROM result_reuses r WHERE r.dossier_id = d.id) AS reuses
                  FROM dossiers d LEFT JOIN units u ON u.code = d.unit_code
-                 WHERE (?3 IS NULL OR d.unit_code = ?3) AND (?4 IS NULL OR u.level = ?4)
-                   AND (?5 IS NULL OR d.unit_code IN (SELECT value FROM json_each(?5)))
+                 WHERE ($3 IS NULL OR d.unit_code = $3) AND ($4 IS NULL OR u.level = $4)
+                   AND ($5 IS NULL OR {in_units})
              )
              SELECT key,
-               SUM(received_day < ?1 AND status NOT IN (3, 7, 8)
-                   AND (resolved_day IS NULL OR resolved_day >= ?1)),
-               SUM(received_day >= ?1 AND received_day < ?2),
-               SUM(received_day >= ?1 AND received_day < ?2 AND channel = 1),
-               SUM(received_day >= ?1 AND received_day < ?2 AND channel = 2),
-               SUM(received_day >= ?1 AND received_day < ?2 AND channel = 3),
-               SUM(resolved_day >= ?1 AND resolved_day < ?2),
-               SUM(resolved_day >= ?1 AND resolved_day < ?2 AND due_day IS NOT NULL AND resolved_day < due_day),
-               SUM(resolved_day >= ?1 AND resolved_day < ?2 AND (due_day IS NULL OR resolved_day = due_day)),
-               SUM(resolved_day >= ?1 AND resolved_day < ?2 AND due_day IS NOT NULL AND resolved_day > due_day),
-               SUM(received_day < ?2 AND (resolved_day IS NULL OR resolved_day >= ?2)
-                   AND status NOT IN (3, 5, 6, 7, 8)),
-               SUM(received_day < ?2 AND (resolved_day IS NULL OR resolved_day >= ?2) AND status IN (5, 6)),
-               SUM(received_day >= ?1 AND received_day < ?2 AND has_components),
-               SUM(CASE WHEN received_day >= ?1 AND received_day < ?2 THEN page_count ELSE 0 END),
-               SUM(resolved_day >= ?1 AND resolved_day < ?2 AND has_result),
-               SUM(CASE WHEN received_day >= ?1 AND received_day < ?2 THEN reuses ELSE 0 END)
-             FROM scoped GROUP BY key ORDER BY key"
+               CAST(SUM(CASE WHEN received_day < $1 AND status NOT IN (3, 7, 8)
+                   AND (resolved_day IS NULL OR resolved_day >= $1) THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 AND channel = 1 THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 AND channel = 2 THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 AND channel = 3 THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND due_day IS NOT NULL AND resolved_day < due_day THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND (due_day IS NULL OR resolved_day = due_day) THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND due_day IS NOT NULL AND resolved_day > due_day THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day < $2 AND (resolved_day IS NULL OR resolved_day >= $2)
+                   AND status NOT IN (3, 5, 6, 7, 8) THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day < $2 AND (resolved_day IS NULL OR resolved_day >= $2) AND status IN (5, 6) THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 AND has_components THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 THEN page_count ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND has_result THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 THEN reuses ELSE 0 END) AS BIGINT)
+             FROM scoped GROUP BY key ORDER BY key",
+            in_units = self.backend.in_json_list("d.unit_code", "$5"),
         );
         let units = query
             .units

@@ -1,11 +1,7 @@
-//! The SQLite backend: one file in the data directory, write-ahead logged so the server and the command
-//! line can share it.
+//! Documents, their pages and objects, certified copies, and what the search index follows.
 
-use std::path::Path;
-use std::time::Duration;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{
     CopyRecord, IndexedPage, NewDocument, NewDossier, ObjectRecord, RepoError, StoredDocument,
@@ -16,31 +12,15 @@ use crate::time::now_rfc3339;
 /// The archive's database.
 #[derive(Clone)]
 pub struct Repo {
-    pub(super) pool: SqlitePool,
+    pub(super) pool: super::backend::Pool,
+    pub(super) backend: super::Backend,
 }
 
 impl Repo {
-    /// Opens (creating if missing) the database at `path` and brings its schema up to date.
-    pub async fn open_sqlite(path: &Path) -> Result<Self, RepoError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
-    }
-
     /// Fails with [`RepoError::Conflict`] if `dossier`'s code is already registered with another procedure
     /// or unit.
     pub async fn check_dossier(&self, dossier: &NewDossier) -> Result<(), RepoError> {
-        let row = sqlx::query("SELECT procedure_code, unit_code FROM dossiers WHERE code = ?")
+        let row = sqlx::query("SELECT procedure_code, unit_code FROM dossiers WHERE code = $1")
             .bind(dossier.code.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -63,10 +43,11 @@ impl Repo {
     pub async fn record_document(&self, document: &mut NewDocument) -> Result<(), RepoError> {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
+        self.serialize_followed_writes(&mut tx).await?;
         let dossier = &document.dossier;
         sqlx::query(
             "INSERT INTO dossiers (code, procedure_code, unit_code, received_at, created_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO NOTHING",
         )
         .bind(dossier.code.as_str())
         .bind(dossier.procedure.as_str())
@@ -75,7 +56,7 @@ impl Repo {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("SELECT id, procedure_code, unit_code FROM dossiers WHERE code = ?")
+        let row = sqlx::query("SELECT id, procedure_code, unit_code FROM dossiers WHERE code = $1")
             .bind(dossier.code.as_str())
             .fetch_one(&mut *tx)
             .await?;
@@ -91,10 +72,10 @@ impl Repo {
         for object in &document.objects {
             insert_object(&mut tx, object, &now).await?;
         }
-        let inserted = sqlx::query(
+        let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at, replaces)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (dossier_id, blake3) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (dossier_id, blake3) DO NOTHING RETURNING id",
         )
         .bind(dossier_id)
         .bind(document.kind.as_str())
@@ -102,7 +83,7 @@ impl Repo {
         .bind(document.pages.len() as i64)
         .bind(&now)
         .bind(&document.replaces)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(old) = document
             .replaces
@@ -110,7 +91,7 @@ impl Repo {
             .filter(|old| **old != document.blake3)
         {
             sqlx::query(
-                "UPDATE documents SET superseded_by = ? WHERE dossier_id = ? AND blake3 = ?",
+                "UPDATE documents SET superseded_by = $1 WHERE dossier_id = $2 AND blake3 = $3",
             )
             .bind(&document.blake3)
             .bind(dossier_id)
@@ -118,41 +99,40 @@ impl Repo {
             .execute(&mut *tx)
             .await?;
             // The index follows this log and drops the replaced document's pages.
-            sqlx::query("INSERT INTO dossier_changes (dossier) VALUES (?)")
+            sqlx::query("INSERT INTO dossier_changes (dossier) VALUES ($1)")
                 .bind(dossier.code.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
-        if inserted.rows_affected() == 0 {
+        let Some(document_id) = inserted else {
             // The same document was recorded before: nothing to add.
             tx.commit().await?;
             return Ok(());
-        }
-        let document_id = inserted.last_insert_rowid();
+        };
         for page in document.pages.read()? {
             let page = page?;
             sqlx::query(
                 "INSERT INTO pages (document_id, number, blake3, source_blake3, origin, width, height, dpi,
                                     dpi_assumed, confidence, text, words, quality, flags, geometry,
                                     pdf_page)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(document_id)
-            .bind(page.number)
+            .bind(i64::from(page.number))
             .bind(&page.blake3)
             .bind(&page.source_blake3)
             .bind(&page.origin)
-            .bind(page.width)
-            .bind(page.height)
-            .bind(page.dpi)
-            .bind(page.dpi_assumed)
-            .bind(page.confidence)
+            .bind(i64::from(page.width))
+            .bind(i64::from(page.height))
+            .bind(f64::from(page.dpi))
+            .bind(i64::from(page.dpi_assumed))
+            .bind(f64::from(page.confidence))
             .bind(&page.text)
             .bind(&page.words_json)
             .bind(&page.quality_json)
             .bind(&page.flags)
             .bind(&page.geometry_json)
-            .bind(page.pdf_page)
+            .bind(page.pdf_page.map(i64::from))
             .execute(&mut *tx)
             .await?;
         }
@@ -165,7 +145,7 @@ impl Repo {
         let Some(row) = sqlx::query(
             "SELECT doc.id, d.code, d.procedure_code, d.unit_code, doc.kind, doc.superseded_by
              FROM documents doc JOIN dossiers d ON d.id = doc.dossier_id
-             WHERE doc.blake3 = ? ORDER BY doc.id DESC LIMIT 1",
+             WHERE doc.blake3 = $1 ORDER BY doc.id DESC LIMIT 1",
         )
         .bind(blake3)
         .fetch_optional(&self.pool)
@@ -175,7 +155,7 @@ impl Repo {
         };
         let document_id: i64 = row.get(0);
         let pages = sqlx::query(
-            "SELECT number, blake3, origin, dpi FROM pages WHERE document_id = ? ORDER BY number",
+            "SELECT number, blake3, origin, dpi FROM pages WHERE document_id = $1 ORDER BY number",
         )
         .bind(document_id)
         .fetch_all(&self.pool)
@@ -206,7 +186,7 @@ impl Repo {
         let mut superseded = std::collections::HashSet::new();
         for document in documents {
             let replaced: Option<String> = sqlx::query_scalar(
-                "SELECT blake3 FROM documents WHERE blake3 = ? AND superseded_by IS NOT NULL LIMIT 1",
+                "SELECT blake3 FROM documents WHERE blake3 = $1 AND superseded_by IS NOT NULL LIMIT 1",
             )
             .bind(document)
             .fetch_optional(&self.pool)
@@ -219,7 +199,7 @@ impl Repo {
     /// The media type of a recorded object, or `None` if no row references such an object.
     pub async fn object_media_type(&self, blake3: &str) -> Result<Option<String>, RepoError> {
         Ok(
-            sqlx::query_scalar("SELECT media_type FROM objects WHERE blake3 = ?")
+            sqlx::query_scalar("SELECT media_type FROM objects WHERE blake3 = $1")
                 .bind(blake3)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -228,7 +208,7 @@ impl Repo {
 
     /// Records why a document is incomplete.
     pub async fn mark_incomplete(&self, document: &str, reason: &str) -> Result<(), RepoError> {
-        sqlx::query("UPDATE documents SET incomplete = ? WHERE blake3 = ?")
+        sqlx::query("UPDATE documents SET incomplete = $1 WHERE blake3 = $2")
             .bind(reason)
             .bind(document)
             .execute(&self.pool)
@@ -239,7 +219,7 @@ impl Repo {
     /// Why a document is incomplete, if it is.
     pub async fn incomplete(&self, document: &str) -> Result<Option<String>, RepoError> {
         Ok(sqlx::query_scalar(
-            "SELECT incomplete FROM documents WHERE blake3 = ? AND incomplete IS NOT NULL LIMIT 1",
+            "SELECT incomplete FROM documents WHERE blake3 = $1 AND incomplete IS NOT NULL LIMIT 1",
         )
         .bind(document)
         .fetch_optional(&self.pool)
@@ -248,7 +228,7 @@ impl Repo {
 
     /// The certified copy with this hash, if it is one.
     pub async fn copy(&self, blake3: &str) -> Result<Option<CopyRecord>, RepoError> {
-        self.copy_where("blake3 = ?", &[blake3]).await
+        self.copy_where("blake3 = $1", &[blake3]).await
     }
 
     /// The newest copy of `document` signed with the certificate whose SHA-256 is `certificate`.
@@ -258,7 +238,7 @@ impl Repo {
         certificate: &str,
     ) -> Result<Option<CopyRecord>, RepoError> {
         self.copy_where(
-            "document = ? AND certificate = ? ORDER BY signed_at DESC LIMIT 1",
+            "document = $1 AND certificate = $2 ORDER BY signed_at DESC LIMIT 1",
             &[document, certificate],
         )
         .await
@@ -290,14 +270,14 @@ impl Repo {
         sqlx::query(
             "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
                                  signed_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (blake3) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (blake3) DO NOTHING",
         )
         .bind(&copy.blake3)
         .bind(&copy.document)
         .bind(&copy.unit)
         .bind(&copy.certificate)
         .bind(&copy.subject)
-        .bind(copy.development)
+        .bind(i64::from(copy.development))
         .bind(&copy.signed_at)
         .bind(&now)
         .execute(&mut *tx)
@@ -313,7 +293,7 @@ impl Repo {
         issued_to: &str,
     ) -> Result<(), RepoError> {
         sqlx::query(
-            "INSERT INTO copy_issues (copy, document, issued_to, issued_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO copy_issues (copy, document, issued_to, issued_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&copy.blake3)
         .bind(&copy.document)
@@ -327,7 +307,7 @@ impl Repo {
     /// How many times copies of `document` were issued.
     pub async fn copy_issue_count(&self, document: &str) -> Result<i64, RepoError> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM copy_issues WHERE document = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM copy_issues WHERE document = $1")
                 .bind(document)
                 .fetch_one(&self.pool)
                 .await?,
@@ -345,7 +325,7 @@ impl Repo {
     /// replaced documents are left out.
     pub async fn pages_after(&self, after: i64, limit: i64) -> Result<Vec<IndexedPage>, RepoError> {
         let sql = format!(
-            "{INDEXED_PAGE} WHERE p.id > ? AND doc.superseded_by IS NULL ORDER BY p.id LIMIT ?"
+            "{INDEXED_PAGE} WHERE p.id > $1 AND doc.superseded_by IS NULL ORDER BY p.id LIMIT $2"
         );
         let rows = sqlx::query(&sql)
             .bind(after)
@@ -358,7 +338,7 @@ impl Repo {
     /// Every current page of a dossier (none of replaced documents), with what the index needs.
     pub async fn dossier_pages(&self, code: &str) -> Result<Vec<IndexedPage>, RepoError> {
         let sql =
-            format!("{INDEXED_PAGE} WHERE d.code = ? AND doc.superseded_by IS NULL ORDER BY p.id");
+            format!("{INDEXED_PAGE} WHERE d.code = $1 AND doc.superseded_by IS NULL ORDER BY p.id");
         let rows = sqlx::query(&sql).bind(code).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(indexed_page).collect())
     }
@@ -379,7 +359,7 @@ impl Repo {
         limit: i64,
     ) -> Result<Vec<(i64, String)>, RepoError> {
         let rows = sqlx::query(
-            "SELECT seq, dossier FROM dossier_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, dossier FROM dossier_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -414,7 +394,7 @@ const INDEXED_PAGE: &str = "SELECT p.id, d.code, d.procedure_code, d.unit_code, 
      FROM pages p JOIN documents doc ON doc.id = p.document_id JOIN dossiers d ON d.id = doc.dossier_id \
      LEFT JOIN units u ON u.code = d.unit_code LEFT JOIN procedures pr ON pr.code = d.procedure_code";
 
-fn indexed_page(row: &sqlx::sqlite::SqliteRow) -> IndexedPage {
+fn indexed_page(row: &AnyRow) -> IndexedPage {
     IndexedPage {
         id: row.get(0),
         dossier: row.get(1),
@@ -435,26 +415,26 @@ fn indexed_page(row: &sqlx::sqlite::SqliteRow) -> IndexedPage {
 const COPY_COLUMNS: &str = "SELECT blake3, document, unit_code, certificate, subject, development, signed_at \
                             FROM copies";
 
-fn copy_record(row: &sqlx::sqlite::SqliteRow) -> CopyRecord {
+fn copy_record(row: &AnyRow) -> CopyRecord {
     CopyRecord {
         blake3: row.get(0),
         document: row.get(1),
         unit: row.get(2),
         certificate: row.get(3),
         subject: row.get(4),
-        development: row.get(5),
+        development: row.get::<i64, _>(5) != 0,
         signed_at: row.get(6),
     }
 }
 
 /// Records a stored object, once.
 pub(super) async fn insert_object(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     object: &ObjectRecord,
     now: &str,
 ) -> Result<(), RepoError> {
     sqlx::query(
-        "INSERT INTO objects (blake3, size, media_type, created_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO objects (blake3, size, media_type, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (blake3) DO NOTHING",
     )
     .bind(&object.blake3)

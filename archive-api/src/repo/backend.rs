@@ -1,0 +1,165 @@
+//! Which database backs the archive: SQLite (one file in the data directory, the embedded default) or
+//! PostgreSQL (`postgres://...`, for several servers and workers sharing the work). Every query goes through
+//! sqlx's `Any` driver with `$1` placeholders, which both understand; the few phrases the two spell
+//! differently are here, one method each, so the queries elsewhere stay shared.
+
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+use super::{Repo, RepoError};
+
+/// The database engine behind a [`Repo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, write-ahead logged so the server and the command line can share the file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// `column IN` the units of a JSON array bound as parameter `param` (e.g. `$1`).
+    pub(super) fn in_json_list(self, column: &str, param: &str) -> String {
+        match self {
+            Self::Sqlite => format!("{column} IN (SELECT value FROM json_each({param}))"),
+            Self::Postgres => {
+                format!("{column} IN (SELECT json_array_elements_text(CAST({param} AS json)))")
+            }
+        }
+    }
+
+    /// Whether `haystack` contains `needle`, ignoring case.
+    pub(super) fn contains(self, haystack: &str, needle: &str) -> String {
+        match self {
+            Self::Sqlite => format!("instr(lower({haystack}), lower({needle})) > 0"),
+            Self::Postgres => format!("strpos(lower({haystack}), lower({needle})) > 0"),
+        }
+    }
+
+    /// Appended to a `SELECT` that claims rows for work, so concurrent claimers pass over each other's rows
+    /// instead of waiting (SQLite writes one at a time and needs nothing).
+    pub(super) fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+impl Repo {
+    /// Opens (creating if missing) the SQLite database at `path` and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, RepoError> {
+        let url = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .to_url_lossy();
+        Self::open(url.as_str()).await
+    }
+
+    /// Opens the database at `url` (`sqlite://PATH?mode=rwc` or `postgres://USER:PASSWORD@HOST/DB`) and
+    /// brings its schema up to date. Several processes may open the same PostgreSQL database at once.
+    pub async fn open(url: &str) -> Result<Self, RepoError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(RepoError::Database(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database URL '{}': use sqlite://PATH or postgres://...",
+                    redact(url)
+                )
+                .into(),
+            )));
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let options = options.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 30000",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The database engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Within a transaction that adds pages or dossier changes: waits for any other such transaction to
+    /// end first. The search index follows those tables by increasing id; on PostgreSQL ids are handed out
+    /// before commit, so without this a transaction could commit a lower id after a follower had read past
+    /// it, and that page would never reach the index. (SQLite writes one transaction at a time already.)
+    pub(super) async fn serialize_followed_writes(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), RepoError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7404826)")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://sohoa:s3cret@db.internal:5432/archive"),
+            "postgres://sohoa:***@db.internal:5432/archive"
+        );
+        assert_eq!(redact("postgres://db/archive"), "postgres://db/archive");
+        assert_eq!(redact("sqlite:///var/lib/sohoa/sohoa.db"), "sqlite:///var/lib/sohoa/sohoa.db");
+    }
+}
+
+/// Keeps the pool type in one place for the other files of this module.
+pub(super) type Pool = AnyPool;
