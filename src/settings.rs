@@ -70,8 +70,9 @@ pub struct Storage {
     /// S3-compatible store (credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`), `file:///PATH`,
     /// or `memory://` (tests). Default empty.
     pub objects: String,
-    /// S3 settings: `endpoint`, `region`, `allow_http`, ... (object_store's names). Default none.
-    pub s3: std::collections::BTreeMap<String, String>,
+    /// S3 settings: `endpoint`, `region`, `allow_http`, ... (object_store's names; values as text, flags
+    /// or numbers). Default none.
+    pub s3: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// `[server]`
@@ -273,6 +274,21 @@ impl Settings {
             .ok()
             .filter(|url| !url.is_empty())
             .or_else(|| (!self.storage.database.is_empty()).then(|| self.storage.database.clone()))
+    }
+
+    /// The S3 settings as text, as the object store takes them.
+    pub fn s3_options(&self) -> std::collections::BTreeMap<String, String> {
+        self.storage
+            .s3
+            .iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect()
     }
 
     /// The pipeline options these settings give.

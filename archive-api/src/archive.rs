@@ -153,6 +153,8 @@ pub struct IngestRequest {
     pub dossier: NewDossier,
     /// Submitted component or result.
     pub kind: DocumentKind,
+    /// The packaging job and the waiting pages it consumes, when a job ingests them.
+    pub job: Option<crate::repo::JobPages>,
 }
 
 /// Progress of an ingest, reported after every page.
@@ -419,6 +421,7 @@ impl Archive {
                 unit: UnitCode::parse(&stored.unit)?,
             },
             kind: stored.kind.parse()?,
+            job: None,
         };
         let source = StoredPages {
             pages: stored.pages.into_iter(),
@@ -519,6 +522,7 @@ impl Archive {
                 pages,
                 objects,
                 replaces,
+                job: request.job,
             })
             .await?;
         // The document is safe in the database; the index catches up later if this fails.

@@ -1,22 +1,29 @@
 //! Processing jobs: packaging the pages uploaded to a dossier into a document, off the request that asked
-//! for it, with live progress.
+//! for it, with live progress, through a work queue in the database.
 //!
-//! A job is a database row first (queued), so a server that stops mid-way finds it again on start and
-//! runs it again: the pages wait in `pending_pages` until their document is recorded, and recording the
-//! same document twice changes nothing. Progress goes to subscribers at once (a broadcast channel per
-//! running job, every update in order, which the API streams as Server-Sent Events) and to the job's row
-//! (through a `watch` channel, which keeps only the latest).
+//! A job is a database row first (queued). Workers (in the server with SQLite, `sohoa worker` processes on
+//! any machine with PostgreSQL) claim jobs with a lease they renew while working; a worker that dies
+//! stops renewing, and once its lease has run out another worker takes the job over (at once when the dead
+//! worker ran on this machine). A failed attempt is retried with back-off when the failure may pass (the
+//! database or the object store answered badly); after [`MAX_ATTEMPTS`], or at once when the input itself
+//! is at fault, the job is parked as `failed` with its error. The pages wait in `pending_pages` until the
+//! transaction that records their document takes them off, so a job run twice never packages them twice.
+//!
+//! Progress goes to subscribers in this process at once (a broadcast channel per job run here, every
+//! update in order, which the API streams as Server-Sent Events) and to the job's row (through a `watch`
+//! channel, which keeps only the latest), where other processes read it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use scanner_drivers::FileImport;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
-use crate::archive::{Archive, IngestProgress, IngestRequest};
+use crate::archive::{Archive, IngestError, IngestProgress, IngestRequest};
 use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
-use crate::repo::{JobRecord, NewDossier, RepoError};
+use crate::repo::{JobPages, JobRecord, NewDossier, RepoError};
 
 /// What a packaging job does: package these waiting pages (ids, in order) as a document of `kind`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,7 +34,7 @@ pub struct PackageRequest {
     pub pages: Vec<i64>,
 }
 
-/// Why a job could not be started.
+/// Why a job could not be queued.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JobError {
@@ -44,11 +51,28 @@ pub enum JobError {
     Repo(#[from] RepoError),
 }
 
-/// The running jobs' live progress, and the gate that runs one job at a time (the pipeline already uses
-/// every core for one document).
+/// How long a claimed job is a worker's without renewal.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How often a working worker renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// Attempts before a job whose failures may pass is parked.
+pub const MAX_ATTEMPTS: i64 = 5;
+/// How long an idle worker waits before looking at the queue again (new jobs queued by this process wake
+/// it at once).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// The wait before attempt `attempts + 1`: 10 s, 40 s, 160 s, then 10 minutes.
+fn back_off(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 4) - 1).unwrap_or(0);
+    Duration::from_secs(10 * 4u64.pow(exponent)).min(Duration::from_secs(600))
+}
+
+/// This process's jobs' live progress, its workers' names, and the bell that wakes them.
 pub struct JobBoard {
     live: Mutex<HashMap<String, Updates>>,
-    gate: Arc<Semaphore>,
+    wake: Notify,
+    process: String,
+    local_workers: std::sync::atomic::AtomicUsize,
 }
 
 /// Where a running job's updates go.
@@ -73,9 +97,41 @@ impl Default for JobBoard {
     fn default() -> Self {
         Self {
             live: Mutex::new(HashMap::new()),
-            gate: Arc::new(Semaphore::new(1)),
+            wake: Notify::new(),
+            process: process_name(),
+            local_workers: std::sync::atomic::AtomicUsize::new(0),
         }
     }
+}
+
+/// `HOST:PID:NONCE`: names this process's workers, so a restarted process on the same machine can tell
+/// that the holder of a job is gone.
+fn process_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{host}:{}:{}", std::process::id(), &new_job_id()[..8])
+}
+
+/// Whether a worker name is of a process on this machine that is no longer running.
+fn is_dead_local_worker(worker: &str, process: &str) -> bool {
+    let mut ours = process.split(':');
+    let mut theirs = worker.split(':');
+    let (Some(our_host), Some(their_host), Some(pid)) = (ours.next(), theirs.next(), theirs.next())
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    if our_host != their_host || pid <= 0 || worker.starts_with(process) {
+        return false;
+    }
+    // Signal 0 checks that the process exists without touching it.
+    // SAFETY: kill with signal 0 sends nothing; it only reports whether `pid` exists.
+    let exists = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    !exists
 }
 
 impl JobBoard {
@@ -90,15 +146,29 @@ impl JobBoard {
         Some((now, receiver))
     }
 
-    fn publish(&self, job: &JobRecord) -> Updates {
-        let updates = Updates {
+    /// Whether `worker` is one of this process's workers.
+    pub fn is_local(&self, worker: &str) -> bool {
+        worker.starts_with(&self.process)
+    }
+
+    /// Forgets a job's live updates (it is being run elsewhere, or ended).
+    pub fn forget(&self, id: &str) {
+        self.retire(id);
+    }
+
+    fn updates(&self, job: &JobRecord) -> Updates {
+        let Ok(mut live) = self.live.lock() else {
+            return Updates {
+                latest: watch::channel(job.clone()).0,
+                every: broadcast::channel(EVENT_BUFFER).0,
+            };
+        };
+        let updates = live.entry(job.id.clone()).or_insert_with(|| Updates {
             latest: watch::channel(job.clone()).0,
             every: broadcast::channel(EVENT_BUFFER).0,
-        };
-        if let Ok(mut live) = self.live.lock() {
-            live.insert(job.id.clone(), updates.clone());
-        }
-        updates
+        });
+        updates.send(job.clone());
+        updates.clone()
     }
 
     fn retire(&self, id: &str) {
@@ -115,9 +185,21 @@ fn new_job_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Queues a job that packages the pages of `kind` waiting in `dossier`, and starts it. Pages already in a
-/// job still queued or running are left to it; when that leaves none, that job is returned (asking twice
-/// gives the same job).
+/// UNIX time in milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Queues a job that packages the pages of `kind` waiting in `dossier`. Pages already in a job still
+/// queued or running are left to it; when that leaves none, that job is returned (asking twice gives the
+/// same job).
 pub async fn enqueue_package(
     archive: &Arc<Archive>,
     dossier: &str,
@@ -154,66 +236,194 @@ pub async fn enqueue_package(
         .repo()
         .create_job(&new_job_id(), "package", dossier, actor, &request)
         .await?;
-    start(archive, job.clone());
+    let board = archive.jobs();
+    if board.local_workers.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        // A worker here will most likely take it: subscribers follow it live from the start.
+        board.updates(&job);
+    }
+    board.wake.notify_waiters();
     Ok(job)
 }
 
-/// Starts again every job left queued or running by a server that stopped.
-pub async fn resume(archive: &Arc<Archive>) -> Result<usize, RepoError> {
-    let jobs = archive.repo().unfinished_jobs().await?;
-    let count = jobs.len();
-    for job in jobs {
-        tracing::info!(job = %job.id, dossier = %job.dossier, "resuming a job left unfinished");
-        start(archive, job);
+/// Puts back in the queue at once the jobs held by workers of processes on this machine that are gone
+/// (killed, crashed): no need to wait for their leases to run out. Returns how many.
+pub async fn release_dead_local_workers(archive: &Archive) -> Result<usize, RepoError> {
+    let mut released = 0;
+    for (id, worker) in archive.repo().held_jobs().await? {
+        if is_dead_local_worker(&worker, &archive.jobs().process)
+            && archive.repo().release_job(&id, &worker).await?
+        {
+            tracing::info!(job = %id, %worker, "taking over a job whose worker is gone");
+            released += 1;
+        }
     }
-    Ok(count)
+    Ok(released)
 }
 
-fn start(archive: &Arc<Archive>, job: JobRecord) {
-    let archive = Arc::clone(archive);
-    let updates = archive.jobs().publish(&job);
-    tokio::spawn(async move {
-        let gate = Arc::clone(&archive.jobs().gate);
-        let _turn = gate.acquire_owned().await;
-        let id = job.id.clone();
-        let outcome = run_package(&archive, &job, &updates).await;
-        let last = updates.latest.borrow().clone();
-        if last.state == "running" {
-            let _ = archive
-                .repo()
-                .job_progress(&id, last.done, last.total, last.failed)
-                .await;
+/// Runs `count` workers in this process until `stop` turns true: each claims a job, runs it, and claims
+/// the next. With `until_idle`, each also stops when it finds the queue empty.
+pub async fn run_workers(
+    archive: Arc<Archive>,
+    count: usize,
+    until_idle: bool,
+    stop: watch::Receiver<bool>,
+) {
+    if count == 0 {
+        return;
+    }
+    if let Err(e) = release_dead_local_workers(&archive).await {
+        tracing::warn!(error = %e, "cannot look for jobs left by stopped workers");
+    }
+    let board = archive.jobs();
+    board
+        .local_workers
+        .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+    let mut workers = tokio::task::JoinSet::new();
+    for n in 1..=count {
+        let name = format!("{}/{n}", board.process);
+        workers.spawn(work(Arc::clone(&archive), name, until_idle, stop.clone()));
+    }
+    while workers.join_next().await.is_some() {}
+    board
+        .local_workers
+        .fetch_sub(count, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn work(
+    archive: Arc<Archive>,
+    name: String,
+    until_idle: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(worker = %name, "worker started");
+    loop {
+        if *stop.borrow() {
+            break;
         }
-        let recorded = match &outcome {
-            Ok(report) => archive.repo().finish_job(&id, Ok(report)).await,
-            Err(why) => {
-                tracing::warn!(job = %id, error = %why, "job failed");
-                archive.repo().finish_job(&id, Err(why)).await
+        let now = now_ms();
+        match archive.repo().claim_job(&name, now, now + ms(LEASE)).await {
+            Ok(Some(job)) => run_claimed(&archive, &name, job).await,
+            Ok(None) if until_idle => break,
+            Ok(None) => {
+                let bell = archive.jobs().wake.notified();
+                tokio::select! {
+                    _ = bell => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = stop.changed() => {}
+                }
             }
-        };
-        if let Err(e) = recorded {
-            tracing::error!(job = %id, error = %e, "could not record how the job ended; it will run again on restart");
+            Err(e) => {
+                tracing::warn!(worker = %name, error = %e, "cannot claim a job; retrying");
+                tokio::time::sleep(IDLE_POLL * 2).await;
+            }
         }
-        if let Ok(Some(finished)) = archive.repo().job(&id).await {
-            updates.send(finished);
+    }
+    tracing::info!(worker = %name, "worker stopped");
+}
+
+/// Why an attempt failed, and whether another attempt may succeed.
+struct Failure {
+    message: String,
+    passing: bool,
+}
+
+impl Failure {
+    fn input(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            passing: false,
         }
-        archive.jobs().retire(&id);
-    });
+    }
+
+    fn passing(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            passing: true,
+        }
+    }
+}
+
+async fn run_claimed(archive: &Arc<Archive>, worker: &str, job: JobRecord) {
+    let id = job.id.clone();
+    tracing::info!(job = %id, dossier = %job.dossier, attempt = job.attempts, %worker, "job claimed");
+    let updates = archive.jobs().updates(&job);
+    let renew = {
+        let repo = archive.repo().clone();
+        let (id, worker) = (id.clone(), worker.to_owned());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                match repo.renew_lease(&id, &worker, now_ms() + ms(LEASE)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %id, %worker, "lost the job's lease: another worker has it");
+                        break;
+                    }
+                    Err(e) => tracing::warn!(job = %id, error = %e, "cannot renew the job's lease"),
+                }
+            }
+        })
+    };
+    let outcome = run_package(archive, &job, &updates).await;
+    renew.abort();
+    let last = updates.latest.borrow().clone();
+    if last.state == "running" {
+        let _ = archive
+            .repo()
+            .job_progress(&id, last.done, last.total, last.failed)
+            .await;
+    }
+    let recorded = match &outcome {
+        Ok(report) => archive.repo().finish_job(&id, Ok(report)).await,
+        Err(failure) if failure.passing && job.attempts < MAX_ATTEMPTS => {
+            let wait = back_off(job.attempts);
+            tracing::warn!(job = %id, error = %failure.message, attempt = job.attempts,
+                           retry_in_s = wait.as_secs(), "job attempt failed; it will be retried");
+            archive
+                .repo()
+                .retry_or_park(&id, worker, &failure.message, Some(now_ms() + ms(wait)))
+                .await
+        }
+        Err(failure) => {
+            tracing::warn!(job = %id, error = %failure.message, attempts = job.attempts, "job failed; parked");
+            archive
+                .repo()
+                .retry_or_park(&id, worker, &failure.message, None)
+                .await
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(job = %id, error = %e, "could not record how the job ended; its lease will run out and it will run again");
+    }
+    if let Ok(Some(now)) = archive.repo().job(&id).await {
+        updates.send(now);
+    }
+    archive.jobs().retire(&id);
 }
 
 async fn run_package(
     archive: &Arc<Archive>,
     job: &JobRecord,
     updates: &Updates,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Failure> {
     let request: PackageRequest = serde_json::from_str(&job.request)
-        .map_err(|e| format!("the job's request is unreadable: {e}"))?;
+        .map_err(|e| Failure::input(format!("the job's request is unreadable: {e}")))?;
     let repo = archive.repo();
+    // An earlier attempt may have recorded the document and then stopped before saying so.
+    if let Some((document, pages)) = repo.document_of_job(&job.id).await.map_err(Failure::passing)? {
+        return Ok(serde_json::json!({
+            "dossier": job.dossier,
+            "kind": request.kind.as_str(),
+            "document": document,
+            "pages": pages,
+            "recovered": true,
+        }));
+    }
     let dossier = repo
         .dossier(&job.dossier)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("dossier {} is no longer recorded", job.dossier))?;
+        .map_err(Failure::passing)?
+        .ok_or_else(|| Failure::input(format!("dossier {} is no longer recorded", job.dossier)))?;
     let new_dossier = (|| {
         Ok::<_, crate::codes::CodeError>(NewDossier {
             code: DossierCode::parse(&dossier.code)?,
@@ -221,37 +431,39 @@ async fn run_package(
             unit: UnitCode::parse(&dossier.unit)?,
         })
     })()
-    .map_err(|e| e.to_string())?;
+    .map_err(Failure::input)?;
     let waiting = repo
         .pending_pages(&job.dossier, Some(request.kind.as_str()))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::passing)?;
     let pages: Vec<_> = request
         .pages
         .iter()
         .filter_map(|id| waiting.iter().find(|p| p.id == *id))
         .collect();
     if pages.is_empty() {
-        return Err("the pages to package were removed before the job ran".to_owned());
+        return Err(Failure::input(
+            "the pages to package were removed before the job ran",
+        ));
     }
 
     // The pages come back from the store (verified against their hashes) into a work folder.
-    let spool = tempfile::tempdir_in(archive.tmp_dir()).map_err(|e| e.to_string())?;
+    let spool = tempfile::tempdir_in(archive.tmp_dir()).map_err(Failure::passing)?;
     let mut files = Vec::with_capacity(pages.len());
     for (i, page) in pages.iter().enumerate() {
-        let hash = ContentHash::parse(&page.blake3).map_err(|e| e.to_string())?;
+        let hash = ContentHash::parse(&page.blake3).map_err(Failure::input)?;
         let bytes = archive
             .blobs()
             .get(&hash)
             .await
-            .map_err(|e| format!("page {} ({}): {e}", i + 1, page.origin))?;
+            .map_err(|e| Failure::passing(format!("page {} ({}): {e}", i + 1, page.origin)))?;
         let path = spool.path().join(format!("{:05}", i + 1));
         tokio::fs::write(&path, &bytes)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(Failure::passing)?;
         files.push((path, page.origin.clone()));
     }
-    let source = FileImport::labelled(files).map_err(|e| e.to_string())?;
+    let source = FileImport::labelled(files).map_err(Failure::input)?;
 
     // Progress reaches subscribers from the pipeline's thread at once, and the job's row shortly after.
     let live = updates.clone();
@@ -281,19 +493,25 @@ async fn run_package(
             }
         })
     };
+    let ids: Vec<i64> = pages.iter().map(|p| p.id).collect();
     let ingest_request = IngestRequest {
         dossier: new_dossier,
         kind: request.kind,
+        job: Some(JobPages {
+            id: job.id.clone(),
+            pending: ids,
+        }),
     };
     let outcome = archive
         .ingest(ingest_request, Box::new(source), progress)
         .await;
     persist.abort();
     drop(spool);
-    let report = outcome.map_err(|e| e.to_string())?;
-    let ids: Vec<i64> = pages.iter().map(|p| p.id).collect();
-    repo.remove_pending_pages(&job.dossier, &ids)
-        .await
-        .map_err(|e| e.to_string())?;
-    serde_json::to_value(&report).map_err(|e| e.to_string())
+    let report = outcome.map_err(|e| match e {
+        IngestError::Storage(_) | IngestError::Database(_) | IngestError::Io(_) => {
+            Failure::passing(e)
+        }
+        other => Failure::input(other),
+    })?;
+    serde_json::to_value(&report).map_err(Failure::input)
 }

@@ -54,10 +54,12 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 const FIXITY_PASS_EVERY: Duration = Duration::from_secs(600);
 const FIXITY_PASS_OBJECTS: usize = 2_000;
 
-/// Serves the API on `listener` until `shutdown` completes, keeping the index current meanwhile.
+/// Serves the API on `listener` until `shutdown` completes, keeping the index current meanwhile, with
+/// `workers` job workers in this process (see [`jobs`]).
 pub async fn serve(
     archive: Arc<Archive>,
     listener: tokio::net::TcpListener,
+    workers: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let follower = {
@@ -90,15 +92,22 @@ pub async fn serve(
         })
     });
     routes::install_metrics();
-    if let Err(e) = jobs::resume(&archive).await {
-        tracing::error!(error = %e, "cannot resume unfinished jobs");
-    }
+    let (stop_workers, stop) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(jobs::run_workers(
+        Arc::clone(&archive),
+        workers,
+        false,
+        stop,
+    ));
     let app = routes::router(archive).layer(tower_http::trace::TraceLayer::new_for_http());
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     follower.abort();
+    // A job part-way is left to its lease: another worker, or this server started again, takes it over.
+    let _ = stop_workers.send(true);
+    workers.abort();
     if let Some(fixity) = fixity {
         fixity.abort();
     }

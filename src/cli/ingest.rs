@@ -64,7 +64,7 @@ pub(super) async fn run(
     }
     ingest_source(
         archive,
-        IngestRequest { dossier, kind },
+        IngestRequest { dossier, kind, job: None },
         Box::new(source),
         None,
         args.json,
@@ -98,6 +98,7 @@ impl DossierArgs {
                 unit: UnitCode::parse(&self.unit)?,
             },
             kind: self.kind.parse()?,
+            job: None,
         })
     }
 }

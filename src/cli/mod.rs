@@ -13,6 +13,7 @@ mod search;
 mod serve;
 mod share;
 mod watch;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,9 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP service.
     Serve(serve::Args),
+    /// Process queued jobs (packaging uploaded pages); run any number, on any machines sharing the
+    /// database and object store.
+    Worker(worker::Args),
     /// Ingest scanned pages as one document of a dossier.
     Ingest(ingest::Args),
     /// Replace a flagged page of a document with its rescan; the document is packaged again.
@@ -172,11 +176,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         database_url: settings.database_url(),
         objects_url: (!settings.storage.objects.is_empty()).then(|| settings.storage.objects.clone()),
-        objects_options: settings.storage.s3.clone(),
+        objects_options: settings.s3_options(),
     };
     let open = || Archive::open(config.clone());
     match cli.command {
         Command::Serve(args) => serve::run(open().await?, &settings, args).await,
+        Command::Worker(args) => worker::run(open().await?, args).await,
         Command::Ingest(args) => ingest::run(&open().await?, &settings, args).await,
         Command::ReplacePage(args) => replace::run(&open().await?, &settings, args).await,
         Command::Search(args) => search::run(&open().await?, args).await,

@@ -13,6 +13,10 @@ pub(super) struct Args {
     /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:8080].
     #[arg(long, env = "SOHOA_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Job workers in this process (packaging uploaded pages) [default: 1 with the embedded SQLite
+    /// database, 0 with PostgreSQL, where `sohoa worker` processes do the work].
+    #[arg(long, env = "SOHOA_WORKERS")]
+    workers: Option<usize>,
 }
 
 pub(super) async fn run(
@@ -52,6 +56,13 @@ pub(super) async fn run(
         }
         tracing::info!("shutting down");
     };
-    archive_api::serve(Arc::new(archive), listener, shutdown).await?;
+    let workers = args.workers.unwrap_or(match archive.repo().backend() {
+        archive_api::repo::Backend::Sqlite => 1,
+        archive_api::repo::Backend::Postgres => 0,
+    });
+    if workers == 0 {
+        tracing::info!("no job workers in this process: run `sohoa worker` to package uploaded pages");
+    }
+    archive_api::serve(Arc::new(archive), listener, workers, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,7 @@ impl Repo {
     }
 
     /// Records a packaged document, its pages and objects, creating the dossier if it is new, in one
+    /// transaction; a document packaged by a job takes the job's pages off the waiting list in the same
     /// transaction. Recording the same document for the same dossier again changes nothing.
     pub async fn record_document(&self, document: &mut NewDocument) -> Result<(), RepoError> {
         let now = now_rfc3339();
@@ -73,8 +74,8 @@ impl Repo {
             insert_object(&mut tx, object, &now).await?;
         }
         let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at, replaces)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO documents (dossier_id, kind, blake3, page_count, created_at, replaces, job)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (dossier_id, blake3) DO NOTHING RETURNING id",
         )
         .bind(dossier_id)
@@ -83,8 +84,18 @@ impl Repo {
         .bind(document.pages.len() as i64)
         .bind(&now)
         .bind(&document.replaces)
+        .bind(document.job.as_ref().map(|job| job.id.clone()))
         .fetch_optional(&mut *tx)
         .await?;
+        if let Some(job) = &document.job {
+            for id in &job.pending {
+                sqlx::query("DELETE FROM pending_pages WHERE id = $1 AND dossier_id = $2")
+                    .bind(id)
+                    .bind(dossier_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         if let Some(old) = document
             .replaces
             .as_ref()

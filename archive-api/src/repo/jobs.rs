@@ -1,4 +1,5 @@
-//! Processing jobs with their progress, and the answers kept for idempotent retries (SQLite).
+//! Processing jobs with their progress, the work queue workers claim them from, and the answers kept for
+//! idempotent retries.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -34,6 +35,10 @@ pub struct JobRecord {
     pub created_at: String,
     /// When it last changed.
     pub updated_at: String,
+    /// Attempts started so far.
+    pub attempts: i64,
+    /// The worker holding the job while it runs.
+    pub worker: Option<String>,
     /// What to do (JSON).
     #[serde(skip)]
     pub request: String,
@@ -50,8 +55,10 @@ pub struct KeptAnswer {
     pub response: String,
 }
 
+const JOB_FIELDS: &str = "id, kind, state, dossier, actor, total, done, failed, result, error, created_at, \
+                          updated_at, request, attempts, worker";
 const JOB_COLUMNS: &str = "SELECT id, kind, state, dossier, actor, total, done, failed, result, error, \
-                           created_at, updated_at, request FROM jobs";
+                           created_at, updated_at, request, attempts, worker FROM jobs";
 
 fn job(row: &sqlx::any::AnyRow) -> JobRecord {
     JobRecord {
@@ -70,6 +77,8 @@ fn job(row: &sqlx::any::AnyRow) -> JobRecord {
         created_at: row.get(10),
         updated_at: row.get(11),
         request: row.get(12),
+        attempts: row.get(13),
+        worker: row.get(14),
     }
 }
 
@@ -128,6 +137,115 @@ impl Repo {
         )
     }
 
+    /// Claims the oldest job ready to run (queued and past its back-off, or running under a lease that
+    /// ran out) for `worker` until `lease_until` (UNIX ms), counting an attempt. Concurrent claimers never
+    /// get the same job.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<JobRecord>, RepoError> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', worker = $1, lease_until = $2, attempts = attempts + 1,
+                    updated_at = $3
+             WHERE id = (SELECT id FROM jobs
+                         WHERE (state = 'queued' AND run_after <= $4)
+                            OR (state = 'running' AND lease_until < $4)
+                         ORDER BY created_at, id LIMIT 1{})
+             RETURNING {JOB_FIELDS}",
+            self.backend.skip_locked()
+        );
+        let row = sqlx::query(&sql)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(now_rfc3339())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(job))
+    }
+
+    /// Extends `worker`'s lease on job `id`; `false` if the job is no longer `worker`'s (its lease ran
+    /// out and another worker took it, or it ended).
+    pub async fn renew_lease(
+        &self,
+        id: &str,
+        worker: &str,
+        lease_until: i64,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND worker = $3 AND state = 'running'",
+        )
+        .bind(lease_until)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Running jobs and the workers holding them.
+    pub async fn held_jobs(&self) -> Result<Vec<(String, String)>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT id, worker FROM jobs WHERE state = 'running' AND worker IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Puts job `id` back in the queue at once if `worker` still holds it (a worker known to be gone).
+    pub async fn release_job(&self, id: &str, worker: &str) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, run_after = 0
+             WHERE id = $1 AND worker = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// After a failed attempt by `worker`: queues job `id` again to run from `run_after` (UNIX ms), or
+    /// with `None` parks it as failed for good. Either way the error is kept.
+    pub async fn retry_or_park(
+        &self,
+        id: &str,
+        worker: &str,
+        why: &str,
+        run_after: Option<i64>,
+    ) -> Result<(), RepoError> {
+        let (state, after) = match run_after {
+            Some(at) => ("queued", at),
+            None => ("failed", 0),
+        };
+        sqlx::query(
+            "UPDATE jobs SET state = $1, run_after = $2, error = $3, worker = NULL, lease_until = NULL,
+                    updated_at = $4
+             WHERE id = $5 AND worker = $6 AND state = 'running'",
+        )
+        .bind(state)
+        .bind(after)
+        .bind(why)
+        .bind(now_rfc3339())
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The document a job recorded, if it got that far: (BLAKE3 of the PDF, page count).
+    pub async fn document_of_job(&self, id: &str) -> Result<Option<(String, i64)>, RepoError> {
+        let row = sqlx::query("SELECT blake3, page_count FROM documents WHERE job = $1 LIMIT 1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Records a job's progress (and that it runs).
     pub async fn job_progress(
         &self,
@@ -150,7 +268,7 @@ impl Repo {
         Ok(())
     }
 
-    /// Records how a job ended: its report, or why it failed.
+    /// Records how a job ended: its report, or why it failed for good.
     pub async fn finish_job(
         &self,
         id: &str,
@@ -161,7 +279,9 @@ impl Repo {
             Err(why) => ("failed", None, Some(why)),
         };
         sqlx::query(
-            "UPDATE jobs SET state = $1, result = $2, error = $3, updated_at = $4 WHERE id = $5",
+            "UPDATE jobs SET state = $1, result = $2, error = $3, updated_at = $4, worker = NULL,
+                    lease_until = NULL
+             WHERE id = $5",
         )
         .bind(state)
         .bind(result)

@@ -120,6 +120,17 @@ pub struct NewDocument {
     pub objects: Vec<ObjectRecord>,
     /// The document this one replaces (a page rescanned), which leaves search results.
     pub replaces: Option<String>,
+    /// The job that packaged it from waiting pages, if one did.
+    pub job: Option<JobPages>,
+}
+
+/// A packaging job and the waiting pages it packages.
+#[derive(Debug, Clone)]
+pub struct JobPages {
+    /// The job's id.
+    pub id: String,
+    /// The waiting pages (ids in `pending_pages`) the document is made of.
+    pub pending: Vec<i64>,
 }
 
 /// A recorded document, with what is needed to package it again.

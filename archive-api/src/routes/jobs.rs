@@ -108,6 +108,8 @@ async fn job_events(
         Some((now, updates)) => Step::First(now, Some(updates)),
         None => Step::First(job, None),
     };
+    // How long a followed job may stay silent before its row is read.
+    const QUIET: Duration = Duration::from_secs(2);
     let stream = futures::stream::unfold(first, move |step| {
         let (archive, id) = (archive.clone(), id.clone());
         async move {
@@ -123,7 +125,21 @@ async fn job_events(
                     Some((Ok(event_of(&job)), next_of(&job, next)))
                 }
                 Step::Follow(mut updates, shown) => loop {
-                    match updates.recv().await {
+                    let Ok(received) = tokio::time::timeout(QUIET, updates.recv()).await else {
+                        // Quiet: the job may have been taken by a worker in another process.
+                        let latest = archive.repo().job(&id).await.ok().flatten()?;
+                        let elsewhere = latest
+                            .worker
+                            .as_deref()
+                            .is_some_and(|w| !archive.jobs().is_local(w));
+                        if finished(&latest) || elsewhere {
+                            archive.jobs().forget(&id);
+                            let next = next_of(&latest, Step::Poll(archive.clone(), latest.clone()));
+                            return Some((Ok(event_of(&latest)), next));
+                        }
+                        continue;
+                    };
+                    match received {
                         // Already in the snapshot that opened the stream.
                         Ok(job) if !finished(&job) && job.done < shown => continue,
                         Ok(job) => {

@@ -180,6 +180,7 @@ async fn start_scan(
             Some(kind) => kind.parse::<DocumentKind>()?,
             None => DocumentKind::default(),
         },
+        job: None,
     };
     caller
         .require(&archive, Permission::Scan, "scan.start", &start.device)
