@@ -188,7 +188,7 @@ fn requests_without_a_valid_token_are_refused_with_401() {
     );
     assert_eq!(lan.get("/v1/me").status(), StatusCode::UNAUTHORIZED);
     // Tokens are stored hashed: the database never holds the token itself.
-    let db = std::fs::read(sohoa.data().join("sohoa.db")).unwrap();
+    let db = sohoa.database_bytes();
     let token = second["token"].as_str().unwrap();
     assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
 }

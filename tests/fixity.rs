@@ -6,14 +6,6 @@ use common::*;
 
 const DOSSIER: &str = "000.00.15.H27-231128-0042";
 
-fn object_path(sohoa: &Sohoa, hash: &str) -> std::path::PathBuf {
-    sohoa
-        .data()
-        .join("objects/blake3")
-        .join(&hash[..2])
-        .join(hash)
-}
-
 #[test]
 fn audit_finds_a_flipped_byte_and_a_lost_file_and_nothing_else() {
     let sohoa = Sohoa::new();
@@ -30,12 +22,11 @@ fn audit_finds_a_flipped_byte_and_a_lost_file_and_nothing_else() {
     assert_eq!(intact["ok"], 3);
 
     // One bit flipped in the stored PDF, one page master gone.
-    let pdf = object_path(&sohoa, &document);
-    let mut bytes = std::fs::read(&pdf).unwrap();
+    let mut bytes = sohoa.raw_object(&document).expect("the PDF is stored");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x04;
-    std::fs::write(&pdf, &bytes).unwrap();
-    std::fs::remove_file(object_path(&sohoa, &lost)).unwrap();
+    sohoa.tamper_object(&document, Some(&bytes));
+    sohoa.tamper_object(&lost, None);
 
     let output = sohoa.run(&["audit", "--json"]);
     assert_eq!(output.status.code(), Some(1));

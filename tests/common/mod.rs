@@ -109,16 +109,164 @@ pub fn write_tiff(pages: &[GrayImage], path: &Path) {
     }
 }
 
-/// A fresh data directory and the real `sohoa` binary pointed at it.
+/// A fresh data directory and the real `sohoa` binary pointed at it: with the embedded SQLite database and
+/// local object store, or, when `SOHOA_TEST_BACKEND=postgres-s3`, a fresh PostgreSQL database (created
+/// through `SOHOA_TEST_POSTGRES`, a URL of a role that may create databases) and a fresh prefix in the
+/// `sohoa-test` bucket of the S3 server at `SOHOA_TEST_S3` (`.ci/run` starts both).
 pub struct Sohoa {
     pub dir: tempfile::TempDir,
+    pub shared: Option<SharedStorage>,
+}
+
+/// A PostgreSQL database and an S3 prefix of one test.
+pub struct SharedStorage {
+    admin_url: String,
+    database: String,
+    pub database_url: String,
+    pub s3_endpoint: String,
+    pub prefix: String,
+}
+
+pub const TEST_BUCKET: &str = "sohoa-test";
+
+impl SharedStorage {
+    fn create() -> Option<Self> {
+        match std::env::var("SOHOA_TEST_BACKEND").as_deref() {
+            Ok("postgres-s3") => {}
+            Ok("") | Ok("sqlite") | Err(_) => return None,
+            Ok(other) => panic!("SOHOA_TEST_BACKEND={other}: use sqlite or postgres-s3"),
+        }
+        let admin_url = std::env::var("SOHOA_TEST_POSTGRES")
+            .expect("SOHOA_TEST_POSTGRES (postgres://USER:PASSWORD@HOST/DB) for SOHOA_TEST_BACKEND=postgres-s3");
+        let s3_endpoint = std::env::var("SOHOA_TEST_S3")
+            .expect("SOHOA_TEST_S3 (http://HOST:PORT) for SOHOA_TEST_BACKEND=postgres-s3");
+        let unique = unique_name();
+        let database = format!("sohoa_test_{unique}");
+        psql(&admin_url, &format!("CREATE DATABASE {database}"));
+        let (base, _) = admin_url.rsplit_once('/').expect("a database URL ends with /DB");
+        Some(Self {
+            database_url: format!("{base}/{database}"),
+            admin_url,
+            database,
+            s3_endpoint,
+            prefix: format!("t{unique}"),
+        })
+    }
+
+    /// The URL of an object in the S3 server, for tests that damage or remove one behind sohoa's back.
+    pub fn object_url(&self, hash: &str) -> String {
+        format!(
+            "{}/{TEST_BUCKET}/{}/blake3/{}/{hash}",
+            self.s3_endpoint, self.prefix, &hash[..2]
+        )
+    }
+}
+
+impl Drop for SharedStorage {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([&self.admin_url, "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)])
+            .output();
+    }
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}_{nanos}_{n}", std::process::id())
 }
 
 impl Sohoa {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            shared: SharedStorage::create(),
         }
+    }
+
+    /// Runs `sql` on this test's database (SQLite through `sqlite3`, PostgreSQL through `psql`) and
+    /// returns what it printed.
+    pub fn sql(&self, sql: &str) -> String {
+        match &self.shared {
+            Some(shared) => psql(&shared.database_url, sql),
+            None => {
+                let output = Command::new("sqlite3")
+                    .arg(self.data().join("sohoa.db"))
+                    .arg(sql)
+                    .output()
+                    .expect("sqlite3 runs");
+                assert!(output.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&output.stderr));
+                String::from_utf8_lossy(&output.stdout).into_owned()
+            }
+        }
+    }
+
+    /// Everything the database holds, as bytes: the SQLite file, or a dump of the PostgreSQL database.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        match &self.shared {
+            Some(shared) => {
+                let output = Command::new("pg_dump")
+                    .arg(&shared.database_url)
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
+                output.stdout
+            }
+            None => std::fs::read(self.data().join("sohoa.db")).unwrap(),
+        }
+    }
+
+    /// A stored object's bytes, read behind sohoa's back.
+    pub fn raw_object(&self, hash: &str) -> Option<Vec<u8>> {
+        match &self.shared {
+            Some(shared) => {
+                let response = reqwest::blocking::get(shared.object_url(hash)).unwrap();
+                response
+                    .status()
+                    .is_success()
+                    .then(|| response.bytes().unwrap().to_vec())
+            }
+            None => std::fs::read(self.object_path(hash)).ok(),
+        }
+    }
+
+    /// Replaces a stored object's bytes (`Some`) or removes it (`None`) behind sohoa's back.
+    pub fn tamper_object(&self, hash: &str, bytes: Option<&[u8]>) {
+        match (&self.shared, bytes) {
+            (Some(shared), Some(bytes)) => {
+                let client = reqwest::blocking::Client::new();
+                let status = client.put(shared.object_url(hash)).body(bytes.to_vec()).send().unwrap().status();
+                assert!(status.is_success(), "S3 PUT: {status}");
+            }
+            (Some(shared), None) => {
+                let client = reqwest::blocking::Client::new();
+                let status = client.delete(shared.object_url(hash)).send().unwrap().status();
+                assert!(status.is_success(), "S3 DELETE: {status}");
+            }
+            (None, Some(bytes)) => std::fs::write(self.object_path(hash), bytes).unwrap(),
+            (None, None) => std::fs::remove_file(self.object_path(hash)).unwrap(),
+        }
+    }
+
+    fn object_path(&self, hash: &str) -> PathBuf {
+        self.data().join("objects/blake3").join(&hash[..2]).join(hash)
     }
 
     pub fn data(&self) -> PathBuf {
@@ -137,7 +285,18 @@ impl Sohoa {
         command
             .env("SOHOA_DATA", self.data())
             .env("SOHOA_THREADS", "2")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("DATABASE_URL");
+        if let Some(shared) = &self.shared {
+            command
+                .env("DATABASE_URL", &shared.database_url)
+                .env("SOHOA_STORAGE__OBJECTS", format!("s3://{TEST_BUCKET}/{}", shared.prefix))
+                .env("SOHOA_STORAGE__S3__ENDPOINT", &shared.s3_endpoint)
+                .env("SOHOA_STORAGE__S3__ALLOW_HTTP", "true")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1");
+        }
         command
     }
 
@@ -243,7 +402,19 @@ impl Sohoa {
             .strip_prefix("sohoa listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
             .to_owned();
-        Server { child, url }
+        // On PostgreSQL the server only queues jobs: a worker process does them, as in production.
+        let worker = self.shared.as_ref().map(|_| self.worker());
+        Server { child, url, worker }
+    }
+
+    /// Starts a `sohoa worker` process.
+    pub fn worker(&self) -> Child {
+        self.command()
+            .arg("worker")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sohoa worker starts")
     }
 }
 
@@ -260,16 +431,19 @@ pub fn client_with_token(token: &str) -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// A running server, stopped when dropped.
+/// A running server (and its worker process, on PostgreSQL), killed when dropped.
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub url: String,
+    pub worker: Option<Child>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.worker.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
