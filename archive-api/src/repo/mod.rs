@@ -3,6 +3,7 @@
 
 mod accounts;
 mod dossiers;
+mod export;
 mod fixity;
 mod jobs;
 mod spool;
@@ -14,6 +15,7 @@ pub use dossiers::{
     DocumentSummary, DossierChange, DossierDetails, DossierFilter, DossierRecord, PageSummary,
     PageText, PendingPage, ProcedureRecord, UnitRecord,
 };
+pub use export::{DocumentRecord, ImportOutcome, PageRecord};
 pub use jobs::{JobRecord, KeptAnswer};
 pub use spool::PageSpool;
 pub use sqlite::Repo;
