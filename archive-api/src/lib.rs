@@ -27,6 +27,7 @@ mod archive;
 mod blobs;
 pub mod codes;
 pub mod copies;
+pub mod export;
 pub mod fixity;
 mod index;
 pub mod jobs;

@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod bench_search;
 mod copy;
+mod export;
 mod get;
 mod ingest;
 mod replace;
@@ -79,6 +80,11 @@ enum Command {
     Copy(copy::CopyArgs),
     /// Check that a PDF is an intact certified copy issued by this archive.
     Verify(copy::VerifyArgs),
+    /// Write a dossier as a BagIt preservation package (RFC 8493), readable without sohoa.
+    Export(export::ExportArgs),
+    /// Import a dossier from a BagIt package written by `export`, after checking it whole (exit 1 if it
+    /// is refused).
+    Import(export::ImportArgs),
     /// Rebuild the search index from the database.
     Reindex,
     /// Fixity: read every stored object back and check it against its recorded hash (exit 1 on any
@@ -197,6 +203,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::task::spawn_blocking(move || bench::run(&languages, cli.threads, args)).await?
         }
         Command::Audit(args) => audit::run(&open().await?, args).await,
+        Command::Export(args) => export::run_export(&open().await?, args).await,
+        Command::Import(args) => export::run_import(&open().await?, args).await,
         Command::Account(command) => account::run(&open().await?, command).await,
         Command::BenchSearch(args) => {
             tokio::task::spawn_blocking(move || bench_search::run(args)).await?

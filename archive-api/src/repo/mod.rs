@@ -6,6 +6,7 @@ mod accounts;
 mod backend;
 mod documents;
 mod dossiers;
+mod export;
 mod fixity;
 mod jobs;
 mod spool;
@@ -16,6 +17,7 @@ pub use dossiers::{
     DocumentSummary, DossierChange, DossierDetails, DossierFilter, DossierRecord, PageSummary,
     PageText, PendingPage, ProcedureRecord, UnitRecord,
 };
+pub use export::{DocumentRecord, ImportOutcome, PageRecord};
 pub use jobs::{JobRecord, KeptAnswer};
 pub use spool::PageSpool;
 pub use backend::{Backend, redact};

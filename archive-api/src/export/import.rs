@@ -1,0 +1,347 @@
+//! A bag read back into the archive: checked whole, then its objects stored, then the dossier recorded in
+//! one transaction.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::bagit::{self, CheckedBag};
+use super::{BagProgress, BagProgressFn, DESCRIPTION, FORMAT, Package, PackageObject};
+use crate::archive::Archive;
+use crate::blobs::BlobError;
+use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
+use crate::repo::{ImportOutcome, NewDossier, ObjectRecord, RepoError};
+
+/// The largest `dossier.json` read (a long dossier's word boxes take tens of megabytes).
+const MAX_DESCRIPTION: u64 = 1024 * 1024 * 1024;
+
+/// Why a bag was not imported. Nothing is recorded; objects already stored stay unreferenced
+/// (content-addressed, so a retry reuses them).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The bag failed its checks; each reason names the file concerned.
+    #[error("the bag is refused:\n  {}", .0.join("\n  "))]
+    Refused(Vec<String>),
+    /// The dossier is recorded here with another procedure or unit.
+    #[error("{0}")]
+    Conflict(String),
+    /// The object store failed.
+    #[error(transparent)]
+    Storage(#[from] BlobError),
+    /// The database failed.
+    #[error(transparent)]
+    Database(RepoError),
+    /// A file of the bag could not be read after it was checked.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl From<RepoError> for ImportError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Conflict(message) => Self::Conflict(message),
+            other => Self::Database(other),
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    /// Dossier code.
+    pub dossier: String,
+    /// Documents in the bag.
+    pub documents: usize,
+    /// Page rows in the bag.
+    pub pages: usize,
+    /// Objects in the bag.
+    pub objects: usize,
+    /// Of those, how many the store did not hold yet.
+    pub objects_stored: usize,
+    /// What was recorded; nothing when the archive already held the dossier as the bag describes it.
+    #[serde(skip)]
+    pub outcome: ImportOutcome,
+}
+
+impl ImportReport {
+    /// Whether the import changed anything in the archive.
+    pub fn changed(&self) -> bool {
+        self.objects_stored > 0 || self.outcome.changed()
+    }
+}
+
+impl Archive {
+    /// Imports the dossier in the BagIt bag at `bag`, as [`Archive::export_dossier`] writes them. The bag is
+    /// checked whole first (checksums, manifest paths, Payload-Oxum, every object against its BLAKE3); a
+    /// bag that fails is [`ImportError::Refused`] with every reason, and nothing is stored or recorded.
+    pub async fn import_bag(
+        &self,
+        bag: &Path,
+        progress: BagProgressFn,
+    ) -> Result<ImportReport, ImportError> {
+        let checked = {
+            let (root, progress) = (bag.to_owned(), progress.clone());
+            tokio::task::spawn_blocking(move || {
+                bagit::check_bag(&root, &|done, total| {
+                    progress(BagProgress {
+                        step: "checking",
+                        done,
+                        total,
+                    })
+                })
+            })
+            .await
+            .map_err(|e| ImportError::Refused(vec![format!("checking the bag failed: {e}")]))?
+            .map_err(ImportError::Refused)?
+        };
+        let package = read_package(bag, &checked)?;
+        check_package(&package, &checked).map_err(ImportError::Refused)?;
+        let dossier = package.dossier.record();
+        let new = NewDossier {
+            code: DossierCode::parse(&dossier.code).map_err(refused)?,
+            procedure: ProcedureCode::parse(&dossier.procedure).map_err(refused)?,
+            unit: UnitCode::parse(&dossier.unit).map_err(refused)?,
+        };
+        // A conflicting dossier is refused before anything is stored.
+        self.repo().check_dossier(&new).await?;
+
+        let mut stored = 0;
+        let total = package.objects.len() as u64;
+        for (done, object) in package.objects.iter().enumerate() {
+            if self.store_object(bag, object).await? {
+                stored += 1;
+            }
+            progress(BagProgress {
+                step: "storing",
+                done: done as u64 + 1,
+                total,
+            });
+        }
+        let documents: Vec<_> = package.documents.iter().map(|d| d.record()).collect();
+        let objects: Vec<ObjectRecord> = package
+            .objects
+            .iter()
+            .map(|o| ObjectRecord {
+                blake3: o.blake3.clone(),
+                size: o.size,
+                media_type: o.media_type.clone(),
+            })
+            .collect();
+        let outcome = self
+            .repo()
+            .import_dossier(&dossier, &documents, &objects)
+            .await?;
+        // The dossier is safe in the database; the index catches up later if this fails.
+        if let Err(e) = self.index().sync(self.repo()).await {
+            tracing::warn!(error = %e, "index not updated after import; it will catch up on the next sync");
+        }
+        Ok(ImportReport {
+            dossier: dossier.code,
+            documents: documents.len(),
+            pages: documents.iter().map(|d| d.pages.len()).sum(),
+            objects: objects.len(),
+            objects_stored: stored,
+            outcome,
+        })
+    }
+
+    /// Puts one object of the bag in the store unless it is there already; returns whether it was
+    /// stored. The bytes are checked against their BLAKE3 again as they are read for storing, so a file
+    /// changed since the bag was checked is refused.
+    async fn store_object(&self, bag: &Path, object: &PackageObject) -> Result<bool, ImportError> {
+        let hash = ContentHash::parse(&object.blake3).map_err(refused)?;
+        if self.blobs().exists(&hash).await? {
+            return Ok(false);
+        }
+        let path = bag.join(&object.file);
+        let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|read| read)
+            .map_err(|source| ImportError::Read {
+                path: object.file.clone(),
+                source,
+            })?;
+        if ContentHash::of(&bytes) != hash {
+            return Err(ImportError::Refused(vec![format!(
+                "{}: changed while the bag was being imported; its BLAKE3 no longer matches",
+                object.file
+            )]));
+        }
+        self.blobs().put(&hash, bytes.into()).await?;
+        Ok(true)
+    }
+}
+
+fn refused(e: impl std::fmt::Display) -> ImportError {
+    ImportError::Refused(vec![format!("{DESCRIPTION}: {e}")])
+}
+
+/// Reads `dossier.json`, which the check found listed and intact.
+fn read_package(bag: &Path, checked: &CheckedBag) -> Result<Package, ImportError> {
+    let Some(facts) = checked.files.get(DESCRIPTION) else {
+        return Err(ImportError::Refused(vec![format!(
+            "{DESCRIPTION}: missing; this bag was not written by `sohoa export`"
+        )]));
+    };
+    if facts.size > MAX_DESCRIPTION {
+        return Err(refused(format!(
+            "{} bytes, more than the {MAX_DESCRIPTION} a dossier description may take",
+            facts.size
+        )));
+    }
+    let mut text = Vec::new();
+    std::fs::File::open(bag.join(DESCRIPTION))
+        .and_then(|file| file.take(MAX_DESCRIPTION).read_to_end(&mut text))
+        .map_err(|source| ImportError::Read {
+            path: DESCRIPTION.to_owned(),
+            source,
+        })?;
+    if ContentHash::of(&text) != facts.blake3 {
+        return Err(refused("changed while the bag was being imported"));
+    }
+    serde_json::from_slice(&text)
+        .map_err(|e| refused(format!("not a sohoa dossier description: {e}")))
+}
+
+/// Checks that the description holds together and that every object it names is the file of the bag it
+/// says, with that BLAKE3 and size. Returns every problem found.
+fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<String>> {
+    let mut problems = Problems::default();
+    if package.format != FORMAT {
+        problems.add(format!("format {:?}, expected {FORMAT:?}", package.format));
+    }
+    let d = &package.dossier;
+    let codes = [
+        DossierCode::parse(&d.code).err(),
+        ProcedureCode::parse(&d.procedure).err(),
+        UnitCode::parse(&d.unit).err(),
+    ];
+    for e in codes.into_iter().flatten() {
+        problems.add(e.to_string());
+    }
+    if !(1..=10).contains(&d.status) {
+        problems.add(format!("dossier status {} is not 1 to 10", d.status));
+    }
+    if !(1..=3).contains(&d.channel) {
+        problems.add(format!("dossier channel {} is not 1 to 3", d.channel));
+    }
+    if let Some(identifier) = checked.info.get("External-Identifier")
+        && *identifier != d.code
+    {
+        problems.add(format!(
+            "describes dossier {}, bag-info.txt says {identifier}",
+            d.code
+        ));
+    }
+
+    // Objects: each the file the bag holds, as checked.
+    let mut files: BTreeMap<&str, &str> = BTreeMap::new();
+    for object in &package.objects {
+        let hash = match ContentHash::parse(&object.blake3) {
+            Ok(hash) => hash,
+            Err(e) => {
+                problems.add(format!("object {}: {e}", object.file));
+                continue;
+            }
+        };
+        if files
+            .insert(object.blake3.as_str(), object.file.as_str())
+            .is_some()
+        {
+            problems.add(format!("object {} is listed twice", object.blake3));
+        }
+        if object.media_type.is_empty() || object.media_type.chars().any(char::is_control) {
+            problems.add(format!("object {}: no usable media type", object.blake3));
+        }
+        match checked.files.get(&object.file) {
+            None => problems.add(format!(
+                "object {} is said to be {}, which is not a payload file of the bag",
+                object.blake3, object.file
+            )),
+            Some(facts) if facts.blake3 != hash => problems.add(format!(
+                "{}: its content hashes to BLAKE3 {}, not the {} it is described by",
+                object.file, facts.blake3, object.blake3
+            )),
+            Some(facts) if facts.size != object.size => problems.add(format!(
+                "{}: {} bytes, described as {}",
+                object.file, facts.size, object.size
+            )),
+            Some(_) => {}
+        }
+    }
+
+    for document in &package.documents {
+        let name = format!("document {}", document.blake3);
+        if document.kind.parse::<DocumentKind>().is_err() {
+            problems.add(format!(
+                "{name}: kind {:?} is not submitted or result",
+                document.kind
+            ));
+        }
+        problems.refer(&files, &name, &document.blake3, Some(&document.file));
+        for other in [&document.replaces, &document.superseded_by]
+            .into_iter()
+            .flatten()
+        {
+            if ContentHash::parse(other).is_err() {
+                problems.add(format!("{name}: {other} is not a BLAKE3 hash"));
+            }
+        }
+        let mut numbers = HashSet::new();
+        for page in &document.pages {
+            if page.number < 1 || !numbers.insert(page.number) {
+                problems.add(format!(
+                    "{name}: page number {} is not positive and unique",
+                    page.number
+                ));
+            }
+            let what = format!("page {} of {name}", page.number);
+            problems.refer(&files, &what, &page.blake3, Some(&page.file));
+            if let Some(source) = &page.source_blake3 {
+                let what = format!("the source file of {what}");
+                problems.refer(&files, &what, source, page.source_file.as_deref());
+            }
+        }
+    }
+    if problems.0.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.0)
+    }
+}
+
+/// Problems with the description, each prefixed with its file name.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, problem: String) {
+        self.0.push(format!("{DESCRIPTION}: {problem}"));
+    }
+
+    /// Notes a problem unless `blake3` is among the objects, at `file` when one is named.
+    fn refer(
+        &mut self,
+        objects: &BTreeMap<&str, &str>,
+        what: &str,
+        blake3: &str,
+        file: Option<&str>,
+    ) {
+        match (objects.get(blake3), file) {
+            (None, _) => self.add(format!("{what} ({blake3}) is not among the objects")),
+            (Some(listed), Some(file)) if file != *listed => self.add(format!(
+                "{what} is said to be {file}, but object {blake3} is {listed}"
+            )),
+            _ => {}
+        }
+    }
+}

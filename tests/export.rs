@@ -1,0 +1,514 @@
+//! Preservation packages end to end: `sohoa export` writes a BagIt bag that `sha512sum`, `sha256sum` and
+//! qpdf accept without sohoa; `sohoa import` restores the dossier row for row into another archive, once;
+//! a damaged or hostile bag is refused, naming the file, and nothing is recorded.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+const DOSSIER: &str = "000.00.15.H27-231128-0042";
+
+/// A dossier in a fresh archive, exported as a bag.
+struct Exported {
+    source: Sohoa,
+    bag: PathBuf,
+    /// BLAKE3 of the current document's PDF.
+    document: String,
+    /// BLAKE3 of the document it replaced, when a page was rescanned.
+    replaced: Option<String>,
+}
+
+/// Ingests a two-page multi-page TIFF (the certificate and the receipt), optionally rescans page 2, and
+/// exports the dossier.
+fn exported(rescan: bool) -> Exported {
+    let source = Sohoa::new();
+    let tiff = source.input("scan.tif");
+    write_tiff(&[render_page(CERTIFICATE), render_page(RECEIPT)], &tiff);
+    let report = source.ingest(DOSSIER, &[&tiff]);
+    let mut document = report["document"].as_str().unwrap().to_owned();
+    let mut replaced = None;
+    if rescan {
+        let jpeg = source.input("rescan-2.jpg");
+        write_jpeg(&render_page(RECEIPT), &jpeg);
+        let out = source.ok(&[
+            "replace-page",
+            "--json",
+            "--document",
+            &document,
+            "--page",
+            "2",
+            jpeg.to_str().unwrap(),
+        ]);
+        let rescanned: serde_json::Value = serde_json::from_str(&out).unwrap();
+        replaced = Some(document);
+        document = rescanned["document"].as_str().unwrap().to_owned();
+    }
+    let bag = source.dir.path().join("bags/0042");
+    let said = source.ok(&["export", DOSSIER, "-o", bag.to_str().unwrap()]);
+    assert!(
+        said.contains(&format!("dossier {DOSSIER} exported")),
+        "{said}"
+    );
+    Exported {
+        source,
+        bag,
+        document,
+        replaced,
+    }
+}
+
+/// Runs `tool args` inside `dir` and asserts it succeeds.
+fn run_in(dir: &Path, tool: &str, args: &[&str]) -> String {
+    let output = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} runs: {e}"));
+    assert!(
+        output.status.success(),
+        "{tool} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Every regular file under `dir`, as `/`-separated paths relative to `base`.
+fn files_under(base: &Path, dir: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(base, &path));
+        } else {
+            found.insert(
+                path.strip_prefix(base)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    found
+}
+
+fn description(bag: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(bag.join("data/metadata/dossier.json")).unwrap()).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// The archive's rows, every column but row ids, each value with its SQLite type (floats to 17 digits),
+/// sorted: two archives that hold the same dossiers, documents, pages and objects dump the same.
+fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
+    fn typed(column: &str) -> String {
+        format!(
+            "typeof({column}) || ':' || COALESCE(CASE typeof({column}) WHEN 'real' \
+             THEN printf('%.17g', {column}) ELSE CAST({column} AS TEXT) END, '')"
+        )
+    }
+    let tables = [
+        (
+            "dossiers d",
+            "code procedure_code unit_code received_at created_at applicant due_at resolved_at status \
+             channel updated_at",
+        ),
+        (
+            "documents doc JOIN dossiers d ON d.id = doc.dossier_id",
+            "d.code doc.kind doc.blake3 doc.page_count doc.created_at doc.replaces doc.superseded_by \
+             doc.incomplete",
+        ),
+        (
+            "pages p JOIN documents doc ON doc.id = p.document_id",
+            "doc.blake3 p.number p.blake3 p.source_blake3 p.origin p.width p.height p.dpi p.dpi_assumed \
+             p.confidence p.text p.words p.quality p.flags p.geometry p.pdf_page",
+        ),
+        ("objects", "blake3 size media_type"),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Row as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(sohoa.data().join("sohoa.db"))
+            .create_if_missing(false);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut rows = Vec::new();
+        for (from, columns) in tables {
+            let select: Vec<String> = columns.split_whitespace().map(typed).collect();
+            let sql = format!("SELECT '{from}', {} FROM {from}", select.join(", "));
+            for row in sqlx::query(&sql).fetch_all(&pool).await.unwrap() {
+                rows.push((0..row.len()).map(|i| row.get::<String, _>(i)).collect());
+            }
+        }
+        pool.close().await;
+        rows.sort();
+        rows
+    })
+}
+
+/// The objects in an archive's store.
+fn stored_objects(sohoa: &Sohoa) -> BTreeSet<String> {
+    let dir = sohoa.data().join("objects");
+    if !dir.exists() {
+        return BTreeSet::new();
+    }
+    files_under(&dir, &dir)
+}
+
+fn assert_refused(output: &Output, names: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "refused: {stderr}");
+    for name in names {
+        assert!(stderr.contains(name), "{name:?} not named in:\n{stderr}");
+    }
+    stderr
+}
+
+fn assert_nothing_recorded(target: &Sohoa) {
+    let rows = dump_rows(target);
+    assert!(
+        rows.is_empty(),
+        "rows recorded from a refused bag: {rows:?}"
+    );
+    assert!(
+        stored_objects(target).is_empty(),
+        "objects stored from a refused bag"
+    );
+    assert!(target.search("huong").is_empty());
+}
+
+#[test]
+fn exported_bag_passes_sha512sum_sha256sum_and_qpdf_and_names_every_file() {
+    let Exported {
+        source,
+        bag,
+        document,
+        ..
+    } = exported(false);
+
+    // The real tools accept the bag's manifests, run inside it.
+    let checked = run_in(&bag, "sha512sum", &["-c", "manifest-sha512.txt"]);
+    run_in(&bag, "sha256sum", &["-c", "manifest-sha256.txt"]);
+    run_in(&bag, "sha512sum", &["-c", "tagmanifest-sha512.txt"]);
+    let payload = files_under(&bag, &bag.join("data"));
+    assert_eq!(checked.lines().count(), payload.len(), "{checked}");
+    for file in &payload {
+        assert!(
+            checked.contains(&format!("{file}: OK")),
+            "{file}: {checked}"
+        );
+    }
+    let tags = run_in(&bag, "sha512sum", &["-c", "tagmanifest-sha512.txt"]);
+    for tag in [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha512.txt",
+        "manifest-sha256.txt",
+    ] {
+        assert!(tags.contains(&format!("{tag}: OK")), "{tags}");
+    }
+
+    assert_eq!(
+        std::fs::read_to_string(bag.join("bagit.txt")).unwrap(),
+        "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+    );
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    let octets: u64 = payload
+        .iter()
+        .map(|f| std::fs::metadata(bag.join(f)).unwrap().len())
+        .sum();
+    for line in [
+        "Source-Organization: 000.00.15.H27".to_owned(),
+        format!("External-Identifier: {DOSSIER}"),
+        format!("Payload-Oxum: {octets}.{}", payload.len()),
+        format!("Bag-Software-Agent: sohoa {}", env!("CARGO_PKG_VERSION")),
+    ] {
+        assert!(info.lines().any(|l| l == line), "{line:?} missing:\n{info}");
+    }
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Bagging-Date: 20") && l.len() == 24),
+        "{info}"
+    );
+
+    // dossier.json describes the dossier and names every file of the payload, each as it is.
+    let described = description(&bag);
+    assert_eq!(described["dossier"]["code"], DOSSIER);
+    assert_eq!(described["dossier"]["procedure"], "1.001234");
+    assert_eq!(described["dossier"]["unit"], "000.00.15.H27");
+    assert_eq!(described["dossier"]["status"], 2);
+    let objects = described["objects"].as_array().unwrap();
+    let mut named: BTreeSet<String> = objects
+        .iter()
+        .map(|o| o["file"].as_str().unwrap().to_owned())
+        .collect();
+    named.insert("data/metadata/dossier.json".to_owned());
+    assert_eq!(named, payload);
+    for object in objects {
+        let bytes = std::fs::read(bag.join(object["file"].as_str().unwrap())).unwrap();
+        assert_eq!(blake3_hex(&bytes), object["blake3"], "{object}");
+        assert_eq!(bytes.len() as u64, object["size"].as_u64().unwrap());
+    }
+    // One PDF, two page masters, the TIFF they came from.
+    let media: Vec<&str> = objects
+        .iter()
+        .map(|o| o["media_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(media.len(), 4, "{media:?}");
+    let documents = described["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0]["blake3"], document.as_str());
+    assert_eq!(documents[0]["kind"], "submitted");
+    let pdf = bag.join(documents[0]["file"].as_str().unwrap());
+    assert_eq!(
+        pdf.strip_prefix(&bag).unwrap().to_str().unwrap(),
+        format!("data/documents/submitted-{document}.pdf")
+    );
+    assert_qpdf_clean(&pdf);
+    assert!(pdftotext(&pdf).contains("Nguyễn Thị Hương"));
+    let pages = documents[0]["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    for (i, page) in pages.iter().enumerate() {
+        assert_eq!(page["number"], i + 1);
+        let file = page["file"].as_str().unwrap();
+        assert!(
+            file.starts_with(&format!("data/pages/{}/{:04}-", &document[..16], i + 1)),
+            "{file}"
+        );
+        assert_eq!(
+            blake3_hex(&std::fs::read(bag.join(file)).unwrap()),
+            page["blake3"]
+        );
+        let source = page["source_file"].as_str().unwrap();
+        assert!(source.starts_with("data/sources/") && source.ends_with(".tif"));
+        assert!(page["words"].as_array().is_some_and(|w| !w.is_empty()));
+        assert!(page["quality"].is_object());
+        for field in [
+            "width",
+            "height",
+            "dpi",
+            "confidence",
+            "dpi_assumed",
+            "pdf_page",
+        ] {
+            assert!(!page[field].is_null(), "{field} missing: {page}");
+        }
+    }
+    assert!(pages[0]["text"].as_str().unwrap().contains("Hương"));
+
+    // An occupied destination is refused and left as it was; no work folder is left beside it.
+    let again = source.run(&["export", DOSSIER, "-o", bag.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not an empty directory"));
+    assert_eq!(files_under(&bag, &bag.join("data")), payload);
+    let unknown = source.dir.path().join("bags/none");
+    let missing = source.run(&[
+        "export",
+        "000.00.15.H27-231128-0999",
+        "-o",
+        unknown.to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(!unknown.exists());
+    let beside: Vec<_> = std::fs::read_dir(bag.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["0042"], "left beside the bag: {beside:?}");
+}
+
+#[test]
+fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_nothing() {
+    let Exported {
+        source,
+        bag,
+        document,
+        replaced,
+    } = exported(true);
+    let replaced = replaced.unwrap();
+    let described = description(&bag);
+    assert_eq!(described["documents"].as_array().unwrap().len(), 2);
+
+    let target = Sohoa::new();
+    let said = target.ok(&["import", bag.to_str().unwrap()]);
+    assert!(
+        said.contains(&format!("dossier {DOSSIER} imported")),
+        "{said}"
+    );
+    assert!(said.contains("2 documents, 4 pages"), "{said}");
+
+    // Row for row, column for column, what the source archive holds.
+    let rows = dump_rows(&target);
+    let source_rows = dump_rows(&source);
+    assert_eq!(rows.len(), source_rows.len());
+    for (imported, original) in rows.iter().zip(&source_rows) {
+        assert_eq!(imported, original);
+    }
+    assert_eq!(stored_objects(&target), stored_objects(&source));
+
+    // Every object comes back byte for byte through `sohoa get`.
+    for (i, object) in described["objects"].as_array().unwrap().iter().enumerate() {
+        let hash = object["blake3"].as_str().unwrap();
+        let fetched = target.get(hash, &format!("object-{i}"));
+        assert_eq!(
+            std::fs::read(fetched).unwrap(),
+            std::fs::read(bag.join(object["file"].as_str().unwrap())).unwrap(),
+            "{object}"
+        );
+    }
+
+    // Searchable, in the current document only: the replaced one stays out of results.
+    let hits = target.search("nguyen thi huong");
+    assert!(!hits.is_empty());
+    assert_eq!(hits[0]["dossier"], DOSSIER);
+    assert_eq!(hits[0]["page"], 1);
+    assert!(hits.iter().all(|h| h["document"] == document.as_str()));
+    assert!(hits.iter().all(|h| h["document"] != replaced.as_str()));
+    assert_eq!(target.search("applicant")[0]["page"], 2);
+
+    // Again: nothing changes, and it says so. Into the archive it came from, too.
+    let again = target.ok(&["import", bag.to_str().unwrap()]);
+    assert!(again.contains("nothing changed"), "{again}");
+    assert_eq!(dump_rows(&target), rows);
+    let home = source.ok(&["import", bag.to_str().unwrap()]);
+    assert!(home.contains("nothing changed"), "{home}");
+    assert_eq!(dump_rows(&source), rows);
+    assert_eq!(target.search("nguyen thi huong").len(), hits.len());
+}
+
+#[test]
+fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded() {
+    let Exported { source, bag, .. } = exported(false);
+    let described = description(&bag);
+    let master = described["documents"][0]["pages"][0]["file"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let work = source.dir.path().join("tampered");
+
+    // One byte flipped in a page master.
+    let flipped = work.join("flipped");
+    copy_dir(&bag, &flipped);
+    let mut bytes = std::fs::read(flipped.join(&master)).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(flipped.join(&master), &bytes).unwrap();
+    let target = Sohoa::new();
+    let output = target.run(&["import", flipped.to_str().unwrap()]);
+    let said = assert_refused(&output, &[&master, "sha512", "sha256"]);
+    assert!(said.contains("nothing was recorded"), "{said}");
+    assert_nothing_recorded(&target);
+
+    // A manifest line that climbs out of the bag, at a file that exists there.
+    let escaping = work.join("escaping");
+    copy_dir(&bag, &escaping);
+    std::fs::write(work.join("outside.txt"), b"not part of the bag").unwrap();
+    let mut manifest = std::fs::read_to_string(escaping.join("manifest-sha512.txt")).unwrap();
+    let checksum = run_in(&work, "sha512sum", &["outside.txt"]);
+    let checksum = checksum.split_whitespace().next().unwrap();
+    manifest.push_str(&format!("{checksum}  ../outside.txt\n"));
+    manifest.push_str(&format!("{checksum}  data/../../outside.txt\n"));
+    std::fs::write(escaping.join("manifest-sha512.txt"), manifest).unwrap();
+    let target = Sohoa::new();
+    let output = target.run(&["import", escaping.to_str().unwrap()]);
+    let said = assert_refused(
+        &output,
+        &["../outside.txt", "data/../../outside.txt", "refused"],
+    );
+    assert!(said.contains("manifest-sha512.txt"), "{said}");
+    assert_nothing_recorded(&target);
+
+    // A valid bag whose page master is not the object dossier.json names: BagIt alone cannot tell, the
+    // BLAKE3 check does. Manifests and Payload-Oxum are made again with the real tools.
+    let swapped = work.join("swapped");
+    copy_dir(&bag, &swapped);
+    let other = described["documents"][0]["pages"][1]["file"]
+        .as_str()
+        .unwrap();
+    std::fs::copy(swapped.join(other), swapped.join(&master)).unwrap();
+    let payload: Vec<String> = files_under(&swapped, &swapped.join("data"))
+        .into_iter()
+        .collect();
+    let payload: Vec<&str> = payload.iter().map(String::as_str).collect();
+    for (tool, algorithm) in [("sha512sum", "sha512"), ("sha256sum", "sha256")] {
+        let manifest = run_in(&swapped, tool, &payload);
+        std::fs::write(swapped.join(format!("manifest-{algorithm}.txt")), manifest).unwrap();
+    }
+    let octets: u64 = payload
+        .iter()
+        .map(|f| std::fs::metadata(swapped.join(f)).unwrap().len())
+        .sum();
+    let info = std::fs::read_to_string(swapped.join("bag-info.txt")).unwrap();
+    let info: String = info
+        .lines()
+        .map(|l| {
+            if l.starts_with("Payload-Oxum:") {
+                format!("Payload-Oxum: {octets}.{}\n", payload.len())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(swapped.join("bag-info.txt"), info).unwrap();
+    let tags = [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha512.txt",
+        "manifest-sha256.txt",
+    ];
+    for (tool, algorithm) in [("sha512sum", "sha512"), ("sha256sum", "sha256")] {
+        let manifest = run_in(&swapped, tool, &tags);
+        std::fs::write(
+            swapped.join(format!("tagmanifest-{algorithm}.txt")),
+            manifest,
+        )
+        .unwrap();
+    }
+    run_in(&swapped, "sha512sum", &["-c", "manifest-sha512.txt"]);
+    let target = Sohoa::new();
+    let output = target.run(&["import", swapped.to_str().unwrap()]);
+    assert_refused(&output, &[&master, "BLAKE3"]);
+    assert_nothing_recorded(&target);
+
+    // The dossier already here under another procedure: refused, and what is here stays as it was.
+    let target = Sohoa::new();
+    let page = target.input("other.png");
+    write_png(&render_page(RECEIPT), &page);
+    let ingested = target.run(&[
+        "ingest",
+        "--json",
+        "--dossier",
+        DOSSIER,
+        "--procedure",
+        "2.000815",
+        "--unit",
+        "000.00.15.H27",
+        page.to_str().unwrap(),
+    ]);
+    assert!(ingested.status.success());
+    let before = dump_rows(&target);
+    let objects_before = stored_objects(&target);
+    let output = target.run(&["import", bag.to_str().unwrap()]);
+    assert_refused(&output, &[DOSSIER, "2.000815", "1.001234"]);
+    assert_eq!(dump_rows(&target), before);
+    assert_eq!(stored_objects(&target), objects_before);
+}
