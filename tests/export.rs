@@ -114,15 +114,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The archive's rows, every column but row ids, each value with its SQLite type (floats to 17 digits),
-/// sorted: two archives that hold the same dossiers, documents, pages and objects dump the same.
+/// The archive's rows, every column but row ids, each value with its database type (floats exact),
+/// sorted: two archives on the same kind of database that hold the same dossiers, documents, pages and
+/// objects dump the same.
 fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
-    fn typed(column: &str) -> String {
-        format!(
-            "typeof({column}) || ':' || COALESCE(CASE typeof({column}) WHEN 'real' \
-             THEN printf('%.17g', {column}) ELSE CAST({column} AS TEXT) END, '')"
-        )
-    }
+    let postgres = sohoa.shared.is_some();
+    let typed = |column: &str| {
+        if postgres {
+            format!("pg_typeof({column})::text || ':' || COALESCE(({column})::text, '')")
+        } else {
+            format!(
+                "typeof({column}) || ':' || COALESCE(CASE typeof({column}) WHEN 'real' \
+                 THEN printf('%.17g', {column}) ELSE CAST({column} AS TEXT) END, '')"
+            )
+        }
+    };
     let tables = [
         (
             "dossiers d",
@@ -141,37 +147,31 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
         ),
         ("objects", "blake3 size media_type"),
     ];
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use sqlx::Row as _;
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(sohoa.data().join("sohoa.db"))
-            .create_if_missing(false);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut rows = Vec::new();
-        for (from, columns) in tables {
-            let select: Vec<String> = columns.split_whitespace().map(typed).collect();
-            let sql = format!("SELECT '{from}', {} FROM {from}", select.join(", "));
-            for row in sqlx::query(&sql).fetch_all(&pool).await.unwrap() {
-                rows.push((0..row.len()).map(|i| row.get::<String, _>(i)).collect());
-            }
-        }
-        pool.close().await;
-        rows.sort();
-        rows
-    })
+    let mut rows = Vec::new();
+    for (from, columns) in tables {
+        let select: Vec<String> = columns.split_whitespace().map(typed).collect();
+        // As JSON, so text with line breaks and separators comes back whole.
+        let sql = if postgres {
+            format!(
+                "SELECT COALESCE(json_agg(json_build_array({})), '[]') FROM {from}",
+                select.join(", ")
+            )
+        } else {
+            format!("SELECT json_group_array(json_array({})) FROM {from}", select.join(", "))
+        };
+        let table: Vec<Vec<String>> = serde_json::from_str(sohoa.sql(&sql).trim()).unwrap();
+        rows.extend(table.into_iter().map(|mut row| {
+            row.insert(0, from.to_owned());
+            row
+        }));
+    }
+    rows.sort();
+    rows
 }
 
 /// The objects in an archive's store.
 fn stored_objects(sohoa: &Sohoa) -> BTreeSet<String> {
-    let dir = sohoa.data().join("objects");
-    if !dir.exists() {
-        return BTreeSet::new();
-    }
-    files_under(&dir, &dir)
+    sohoa.stored_objects()
 }
 
 fn assert_refused(output: &Output, names: &[&str]) -> String {

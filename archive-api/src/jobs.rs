@@ -70,6 +70,8 @@ fn back_off(attempts: i64) -> Duration {
 /// This process's jobs' live progress, its workers' names, and the bell that wakes them.
 pub struct JobBoard {
     live: Mutex<HashMap<String, Updates>>,
+    /// Jobs run by other processes whose announcements feed `live` (PostgreSQL).
+    relayed: Mutex<std::collections::HashSet<String>>,
     wake: Notify,
     process: String,
     local_workers: std::sync::atomic::AtomicUsize,
@@ -97,6 +99,7 @@ impl Default for JobBoard {
     fn default() -> Self {
         Self {
             live: Mutex::new(HashMap::new()),
+            relayed: Mutex::new(std::collections::HashSet::new()),
             wake: Notify::new(),
             process: process_name(),
             local_workers: std::sync::atomic::AtomicUsize::new(0),
@@ -146,6 +149,25 @@ impl JobBoard {
         Some((now, receiver))
     }
 
+    /// Every update of a job run by another process from now on, relayed from its worker's announcements
+    /// (see [`relay_announcements`]), and `job` (its row, read after this call) as the state now.
+    pub fn follow_elsewhere(&self, job: &JobRecord) -> Option<broadcast::Receiver<JobRecord>> {
+        let mut live = self.live.lock().ok()?;
+        let updates = live.entry(job.id.clone()).or_insert_with(|| Updates {
+            latest: watch::channel(job.clone()).0,
+            every: broadcast::channel(EVENT_BUFFER).0,
+        });
+        if let Ok(mut relayed) = self.relayed.lock() {
+            relayed.insert(job.id.clone());
+        }
+        Some(updates.every.subscribe())
+    }
+
+    /// Whether a job's updates here are relayed from another process.
+    pub fn is_relayed(&self, id: &str) -> bool {
+        self.relayed.lock().is_ok_and(|r| r.contains(id))
+    }
+
     /// Whether `worker` is one of this process's workers.
     pub fn is_local(&self, worker: &str) -> bool {
         worker.starts_with(&self.process)
@@ -174,6 +196,69 @@ impl JobBoard {
     fn retire(&self, id: &str) {
         if let Ok(mut live) = self.live.lock() {
             live.remove(id);
+        }
+        if let Ok(mut relayed) = self.relayed.lock() {
+            relayed.remove(id);
+        }
+    }
+
+    fn relayed_updates(&self, id: &str) -> Option<Updates> {
+        if !self.is_relayed(id) {
+            return None;
+        }
+        self.live.lock().ok()?.get(id).cloned()
+    }
+}
+
+/// On PostgreSQL, passes what workers in other processes announce of their jobs to this process's
+/// followers of those jobs, in order, until the process ends (reconnecting when the database connection
+/// drops; a follower reads the job's row when it hears nothing for a while). Nothing to do on SQLite.
+pub async fn relay_announcements(archive: Arc<Archive>) {
+    use crate::repo::{JOB_CHANNEL, JobAnnouncement};
+    loop {
+        let mut listener = match archive.repo().listen(JOB_CHANNEL).await {
+            None => return,
+            Some(Ok(listener)) => listener,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for job progress from workers; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        loop {
+            let notification = match listener.recv().await {
+                Ok(notification) => notification,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the job progress feed; reconnecting");
+                    break;
+                }
+            };
+            let Ok(heard) = serde_json::from_str::<JobAnnouncement>(notification.payload()) else {
+                continue;
+            };
+            let board = archive.jobs();
+            let Some(updates) = board.relayed_updates(&heard.id) else {
+                continue;
+            };
+            let finished = heard.state == "done" || heard.state == "failed";
+            let job = if finished {
+                // The ending carries the report or the error: read the row.
+                match archive.repo().job(&heard.id).await {
+                    Ok(Some(job)) => job,
+                    _ => continue,
+                }
+            } else {
+                let mut job = updates.latest.borrow().clone();
+                job.state = heard.state;
+                job.done = heard.done;
+                job.total = heard.total.or(job.total);
+                job.failed = heard.failed;
+                job
+            };
+            updates.send(job);
+            if finished {
+                board.retire(&heard.id);
+            }
         }
     }
 }
@@ -476,11 +561,16 @@ async fn run_package(
         live.send(job);
     });
     let persist = {
-        let mut watching = updates.latest.subscribe();
+        // Every update in order, so other processes following the row's announcements see each page.
+        let mut every = updates.every.subscribe();
         let repo = repo.clone();
         tokio::spawn(async move {
-            while watching.changed().await.is_ok() {
-                let job = watching.borrow_and_update().clone();
+            loop {
+                let job = match every.recv().await {
+                    Ok(job) => job,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
                 if job.state != "running" {
                     continue;
                 }

@@ -93,6 +93,7 @@ pub async fn serve(
         })
     });
     routes::install_metrics();
+    let relay = tokio::spawn(jobs::relay_announcements(Arc::clone(&archive)));
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(jobs::run_workers(
         Arc::clone(&archive),
@@ -106,6 +107,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     follower.abort();
+    relay.abort();
     // A job part-way is left to its lease: another worker, or this server started again, takes it over.
     let _ = stop_workers.send(true);
     workers.abort();

@@ -265,6 +265,47 @@ impl Sohoa {
         }
     }
 
+    /// The keys of every stored object (`blake3/ab/abcd...`), listed behind sohoa's back.
+    pub fn stored_objects(&self) -> std::collections::BTreeSet<String> {
+        match &self.shared {
+            Some(shared) => {
+                let listing = reqwest::blocking::get(format!(
+                    "{}/{TEST_BUCKET}?list-type=2&max-keys=1000&prefix={}/",
+                    shared.s3_endpoint, shared.prefix
+                ))
+                .unwrap()
+                .text()
+                .unwrap();
+                assert!(!listing.contains("<IsTruncated>true"), "more than 1,000 objects");
+                listing
+                    .split("<Key>")
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once("</Key>"))
+                    .map(|(key, _)| key.trim_start_matches(&format!("{}/", shared.prefix)).to_owned())
+                    .collect()
+            }
+            None => {
+                fn walk(base: &Path, dir: &Path, found: &mut std::collections::BTreeSet<String>) {
+                    let Ok(entries) = std::fs::read_dir(dir) else {
+                        return;
+                    };
+                    for entry in entries {
+                        let path = entry.unwrap().path();
+                        if path.is_dir() {
+                            walk(base, &path, found);
+                        } else {
+                            found.insert(path.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+                        }
+                    }
+                }
+                let base = self.data().join("objects");
+                let mut found = std::collections::BTreeSet::new();
+                walk(&base, &base, &mut found);
+                found
+            }
+        }
+    }
+
     fn object_path(&self, hash: &str) -> PathBuf {
         self.data().join("objects/blake3").join(&hash[..2]).join(hash)
     }
@@ -382,8 +423,18 @@ impl Sohoa {
         self.serve_with(&[])
     }
 
+    /// Starts `sohoa serve` on a free port with these environment variables set, without a worker
+    /// process beside it.
+    pub fn serve_bare(&self, env: &[(&str, &str)]) -> Server {
+        self.spawn_server(env, false)
+    }
+
     /// Starts `sohoa serve` on a free port with these environment variables set.
     pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
+        self.spawn_server(env, self.shared.is_some())
+    }
+
+    fn spawn_server(&self, env: &[(&str, &str)], with_worker: bool) -> Server {
         let mut command = self.command();
         for (key, value) in env {
             command.env(key, value);
@@ -403,7 +454,7 @@ impl Sohoa {
             .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
             .to_owned();
         // On PostgreSQL the server only queues jobs: a worker process does them, as in production.
-        let worker = self.shared.as_ref().map(|_| self.worker());
+        let worker = with_worker.then(|| self.worker());
         Server { child, url, worker }
     }
 

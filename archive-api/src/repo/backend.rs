@@ -107,12 +107,46 @@ impl Repo {
             Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let postgres_url = (backend == Backend::Postgres).then(|| url.into());
+        Ok(Self {
+            pool,
+            backend,
+            postgres_url,
+        })
     }
 
     /// The database engine.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Tells every process listening on PostgreSQL's `channel` (see [`Repo::listen`]); nothing on SQLite,
+    /// where one server does all the work.
+    pub(super) async fn notify(&self, channel: &str, payload: &str) -> Result<(), RepoError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Listens to what other processes announce on `channel`; `None` on SQLite.
+    pub async fn listen(
+        &self,
+        channel: &str,
+    ) -> Option<Result<sqlx::postgres::PgListener, RepoError>> {
+        let url = self.postgres_url.as_ref()?;
+        Some(
+            async {
+                let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+                listener.listen(channel).await?;
+                Ok(listener)
+            }
+            .await,
+        )
     }
 
     /// Within a transaction that adds pages or dossier changes: waits for any other such transaction to

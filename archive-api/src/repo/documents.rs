@@ -14,6 +14,8 @@ use crate::time::now_rfc3339;
 pub struct Repo {
     pub(super) pool: super::backend::Pool,
     pub(super) backend: super::Backend,
+    /// The PostgreSQL URL, for listening to other processes' notifications.
+    pub(super) postgres_url: Option<std::sync::Arc<str>>,
 }
 
 impl Repo {

@@ -44,6 +44,25 @@ pub struct JobRecord {
     pub request: String,
 }
 
+/// The PostgreSQL channel on which workers announce each change of a job (JSON [`JobAnnouncement`]), so
+/// a server streams the progress of jobs run by other processes page by page.
+pub const JOB_CHANNEL: &str = "sohoa_jobs";
+
+/// What a worker announces of a job's change.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct JobAnnouncement {
+    /// The job.
+    pub id: String,
+    /// Its state now.
+    pub state: String,
+    /// Pages processed.
+    pub done: i64,
+    /// Pages to process, once known.
+    pub total: Option<i64>,
+    /// Pages that failed.
+    pub failed: i64,
+}
+
 /// An answer kept under an idempotency key.
 #[derive(Debug, Clone)]
 pub struct KeptAnswer {
@@ -234,7 +253,7 @@ impl Repo {
         .bind(worker)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        self.announce(id).await
     }
 
     /// The document a job recorded, if it got that far: (BLAKE3 of the PDF, page count).
@@ -265,7 +284,26 @@ impl Repo {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        self.announce(id).await
+    }
+
+    /// Announces job `id` as it now is to other processes (PostgreSQL only).
+    async fn announce(&self, id: &str) -> Result<(), RepoError> {
+        if self.backend != super::Backend::Postgres {
+            return Ok(());
+        }
+        let Some(job) = self.job(id).await? else {
+            return Ok(());
+        };
+        let announcement = JobAnnouncement {
+            id: job.id,
+            state: job.state,
+            done: job.done,
+            total: job.total,
+            failed: job.failed,
+        };
+        let payload = serde_json::to_string(&announcement).unwrap_or_default();
+        self.notify(JOB_CHANNEL, &payload).await
     }
 
     /// Records how a job ended: its report, or why it failed for good.
@@ -290,7 +328,7 @@ impl Repo {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        self.announce(id).await
     }
 
     /// The answer kept for `actor`'s `key`, if any.

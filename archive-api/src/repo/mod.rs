@@ -18,7 +18,7 @@ pub use dossiers::{
     PageText, PendingPage, ProcedureRecord, UnitRecord,
 };
 pub use export::{DocumentRecord, ImportOutcome, PageRecord};
-pub use jobs::{JobRecord, KeptAnswer};
+pub use jobs::{JOB_CHANNEL, JobAnnouncement, JobRecord, KeptAnswer};
 pub use spool::PageSpool;
 pub use backend::{Backend, redact};
 pub use documents::Repo;

@@ -106,6 +106,12 @@ async fn job_events(
     }
     let first = match archive.jobs().subscribe(&id) {
         Some((now, updates)) => Step::First(now, Some(updates)),
+        None if archive.repo().backend() == crate::repo::Backend::Postgres && !finished(&job) => {
+            // Run by a worker elsewhere: follow its announcements, from the row as it is once listening.
+            let updates = archive.jobs().follow_elsewhere(&job);
+            let now = archive.repo().job(&id).await?.unwrap_or(job);
+            Step::First(now, updates)
+        }
         None => Step::First(job, None),
     };
     // How long a followed job may stay silent before its row is read.
@@ -128,10 +134,11 @@ async fn job_events(
                     let Ok(received) = tokio::time::timeout(QUIET, updates.recv()).await else {
                         // Quiet: the job may have been taken by a worker in another process.
                         let latest = archive.repo().job(&id).await.ok().flatten()?;
-                        let elsewhere = latest
-                            .worker
-                            .as_deref()
-                            .is_some_and(|w| !archive.jobs().is_local(w));
+                        let elsewhere = !archive.jobs().is_relayed(&id)
+                            && latest
+                                .worker
+                                .as_deref()
+                                .is_some_and(|w| !archive.jobs().is_local(w));
                         if finished(&latest) || elsewhere {
                             archive.jobs().forget(&id);
                             let next = next_of(&latest, Step::Poll(archive.clone(), latest.clone()));
