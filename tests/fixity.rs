@@ -74,3 +74,42 @@ fn audit_finds_a_flipped_byte_and_a_lost_file_and_nothing_else() {
             .contains("restore it from backup")
     );
 }
+
+#[test]
+fn gc_removes_only_unrecorded_objects_past_the_grace_period() {
+    let sohoa = Sohoa::new();
+    let page = sohoa.input("001.png");
+    write_png(&render_page(CERTIFICATE), &page);
+    let report = sohoa.ingest(DOSSIER, &[&page]);
+    let document = report["document"].as_str().unwrap().to_owned();
+    let before = sohoa.stored_objects();
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // What a crash between storing an object and recording it leaves: an object no row records.
+    let stray = b"a page stored by an ingest that never committed".to_vec();
+    let stray_hash = blake3_hex(&stray);
+    sohoa.tamper_object(&stray_hash, Some(&stray));
+    assert_eq!(sohoa.stored_objects().len(), 3);
+
+    // Within the grace period (default 24 h) it stays: it may belong to work in progress.
+    let kept: serde_json::Value = serde_json::from_str(&sohoa.ok(&["gc", "--json"])).unwrap();
+    assert_eq!(kept["stored"], 3, "{kept}");
+    assert_eq!(kept["recorded"], 2, "{kept}");
+    assert_eq!(kept["young"], 1, "{kept}");
+    assert_eq!(kept["removed"].as_array().unwrap().len(), 0, "{kept}");
+
+    // A dry run names it and removes nothing; then it goes, and nothing recorded goes with it.
+    let dry: serde_json::Value =
+        serde_json::from_str(&sohoa.ok(&["gc", "--grace-hours", "0", "--dry-run", "--json"])).unwrap();
+    assert_eq!(dry["removed"], serde_json::json!([stray_hash]), "{dry}");
+    assert_eq!(sohoa.stored_objects().len(), 3);
+    let removed: serde_json::Value =
+        serde_json::from_str(&sohoa.ok(&["gc", "--grace-hours", "0", "--json"])).unwrap();
+    assert_eq!(removed["removed"], serde_json::json!([stray_hash]), "{removed}");
+    assert_eq!(removed["removed_bytes"], stray.len());
+    assert_eq!(sohoa.stored_objects(), before);
+    assert!(sohoa.raw_object(&stray_hash).is_none());
+    let audit: serde_json::Value = serde_json::from_str(&sohoa.ok(&["audit", "--json"])).unwrap();
+    assert_eq!(audit["ok"], 2, "{audit}");
+    assert!(sohoa.get(&document, "kept.pdf").exists());
+}

@@ -92,10 +92,22 @@ impl Desk {
     }
 }
 
-fn desk(sohoa: &Sohoa, server: &Server) -> Desk {
+fn desk(server: &Server, token: &str) -> Desk {
     Desk {
         url: server.url.clone(),
-        client: client_with_token(&sohoa.token("clerk", &[UNIT])),
+        client: client_with_token(token),
+    }
+}
+
+/// Kills the worker processes still running when dropped (a failed assertion must not leave them).
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -104,13 +116,14 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
     let sohoa = Sohoa::new();
     let bare = [("SOHOA_WORKERS", "0")];
     let mut server = sohoa.serve_bare(&bare);
-    let first = desk(&sohoa, &server);
+    // One clerk at the desk throughout: idempotency keys are the caller's own.
+    let clerk = sohoa.token("clerk", &[UNIT]);
+    let first = desk(&server, &clerk);
     let mut jobs: Vec<String> = (0..DOSSIERS / 2).map(|n| first.upload(&sohoa, n)).collect();
 
     // Two workers share the queue.
-    let mut doomed = sohoa.worker();
-    let mut survivor = sohoa.worker();
-    let doomed_pid = format!(":{}:", doomed.id());
+    let mut workers = Workers(vec![sohoa.worker(), sohoa.worker()]);
+    let doomed_pid = format!(":{}:", workers.0[0].id());
 
     // Kill one worker while it holds a job part-way.
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -125,20 +138,20 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
         assert!(Instant::now() < deadline, "the first worker never took a job");
         std::thread::sleep(Duration::from_millis(100));
     };
-    kill_hard(&mut doomed);
+    kill_hard(&mut workers.0[0]);
 
     // Then the server, while the other worker goes on; it comes back and takes the second half.
     kill_hard(&mut server.child);
     drop(server);
     let server = sohoa.serve_bare(&bare);
-    let second = desk(&sohoa, &server);
+    let second = desk(&server, &clerk);
     // The desk retries the last upload of the first half after the crash: nothing is added twice.
     // (Its job still waiting gives the same job; already done, there is nothing left to package.)
     if let Some(again) = second.try_upload(&sohoa, DOSSIERS / 2 - 1) {
         assert!(jobs.contains(&again), "a retried finalize gives the same job, not a new one");
     }
     jobs.extend((DOSSIERS / 2..DOSSIERS).map(|n| second.upload(&sohoa, n)));
-    let mut replacement = sohoa.worker();
+    workers.0.push(sohoa.worker());
 
     let deadline = Instant::now() + Duration::from_secs(900);
     let finished: Vec<Value> = jobs
@@ -152,8 +165,7 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
             std::thread::sleep(Duration::from_millis(250));
         })
         .collect();
-    kill_hard(&mut survivor);
-    kill_hard(&mut replacement);
+    drop(workers);
     for job in &finished {
         assert_eq!(job["state"], "done", "{job}");
     }

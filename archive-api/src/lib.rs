@@ -29,6 +29,7 @@ pub mod codes;
 pub mod copies;
 pub mod export;
 pub mod fixity;
+pub mod gc;
 mod index;
 pub mod jobs;
 pub mod repo;
@@ -39,7 +40,7 @@ pub use archive::{
     Archive, ArchiveConfig, IngestError, IngestProgress, IngestReport, IngestRequest, ObjectError,
     OpenError, PageReport, ProgressFn,
 };
-pub use blobs::{BlobError, BlobStore};
+pub use blobs::{BlobError, BlobStore, StoredObject};
 pub use index::{IndexError, SearchHit, SearchIndex, SearchOrder, SearchQuery, SearchResults};
 pub use repo::{CopyRecord, NewDossier, Repo, RepoError, Totals};
 

@@ -6,6 +6,7 @@ mod bench;
 mod bench_search;
 mod copy;
 mod export;
+mod gc;
 mod get;
 mod ingest;
 mod replace;
@@ -85,6 +86,8 @@ enum Command {
     /// Import a dossier from a BagIt package written by `export`, after checking it whole (exit 1 if it
     /// is refused).
     Import(export::ImportArgs),
+    /// Remove stored objects that no database row records, once older than a grace period (24 h).
+    Gc(gc::Args),
     /// Rebuild the search index from the database.
     Reindex,
     /// Fixity: read every stored object back and check it against its recorded hash (exit 1 on any
@@ -196,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scanner(command) => share::run(command).await,
         Command::Watch(args) => watch::run(&open().await?, &settings, args).await,
         Command::Get(args) => get::run(&open().await?, args).await,
+        Command::Gc(args) => gc::run(&open().await?, args).await,
         Command::Copy(args) => copy::run_copy(&open().await?, args).await,
         Command::Verify(args) => copy::run_verify(&open().await?, args).await,
         Command::Bench(args) => {

@@ -260,7 +260,11 @@ impl Sohoa {
                 let status = client.delete(shared.object_url(hash)).send().unwrap().status();
                 assert!(status.is_success(), "S3 DELETE: {status}");
             }
-            (None, Some(bytes)) => std::fs::write(self.object_path(hash), bytes).unwrap(),
+            (None, Some(bytes)) => {
+                let path = self.object_path(hash);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
             (None, None) => std::fs::remove_file(self.object_path(hash)).unwrap(),
         }
     }

@@ -1,4 +1,4 @@
-//! Fixity checks of stored objects (SQLite).
+//! Fixity checks of stored objects, and which stored objects are recorded.
 
 use sqlx::Row;
 
@@ -72,5 +72,19 @@ impl Repo {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    /// Which of `hashes` are recorded as objects (referenced by a row written in the same transaction).
+    pub async fn recorded_objects(
+        &self,
+        hashes: &[String],
+    ) -> Result<std::collections::HashSet<String>, RepoError> {
+        let list = serde_json::to_string(hashes).unwrap_or_default();
+        let sql = format!(
+            "SELECT blake3 FROM objects WHERE {}",
+            self.backend.in_json_list("blake3", "$1")
+        );
+        let rows = sqlx::query(&sql).bind(list).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }
