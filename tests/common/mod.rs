@@ -153,12 +153,28 @@ impl SharedStorage {
         })
     }
 
-    /// The URL of an object in the S3 server, for tests that damage or remove one behind sohoa's back.
-    pub fn object_url(&self, hash: &str) -> String {
-        format!(
-            "{}/{TEST_BUCKET}/{}/blake3/{}/{hash}",
-            self.s3_endpoint, self.prefix, &hash[..2]
-        )
+    /// The key of object `hash` in the test bucket.
+    pub fn object_key(&self, hash: &str) -> object_store::path::Path {
+        object_store::path::Path::from(format!("{}/blake3/{}/{hash}", self.prefix, &hash[..2]))
+    }
+
+    /// Runs `work` with an S3 client of its own on the test bucket: sohoa's objects read, damaged or
+    /// removed behind its back.
+    pub fn s3<T, F>(&self, work: impl FnOnce(object_store::aws::AmazonS3) -> F) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(TEST_BUCKET)
+            .with_endpoint(&self.s3_endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(work(store))
     }
 }
 
@@ -236,13 +252,14 @@ impl Sohoa {
     /// A stored object's bytes, read behind sohoa's back.
     pub fn raw_object(&self, hash: &str) -> Option<Vec<u8>> {
         match &self.shared {
-            Some(shared) => {
-                let response = reqwest::blocking::get(shared.object_url(hash)).unwrap();
-                response
-                    .status()
-                    .is_success()
-                    .then(|| response.bytes().unwrap().to_vec())
-            }
+            Some(shared) => shared.s3(|store| async move {
+                use object_store::ObjectStore;
+                match store.get(&shared.object_key(hash)).await {
+                    Ok(found) => Some(found.bytes().await.unwrap().to_vec()),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => panic!("S3 GET: {e}"),
+                }
+            }),
             None => std::fs::read(self.object_path(hash)).ok(),
         }
     }
@@ -250,16 +267,16 @@ impl Sohoa {
     /// Replaces a stored object's bytes (`Some`) or removes it (`None`) behind sohoa's back.
     pub fn tamper_object(&self, hash: &str, bytes: Option<&[u8]>) {
         match (&self.shared, bytes) {
-            (Some(shared), Some(bytes)) => {
-                let client = reqwest::blocking::Client::new();
-                let status = client.put(shared.object_url(hash)).body(bytes.to_vec()).send().unwrap().status();
-                assert!(status.is_success(), "S3 PUT: {status}");
-            }
-            (Some(shared), None) => {
-                let client = reqwest::blocking::Client::new();
-                let status = client.delete(shared.object_url(hash)).send().unwrap().status();
-                assert!(status.is_success(), "S3 DELETE: {status}");
-            }
+            (Some(shared), bytes) => shared.s3(|store| async move {
+                use object_store::ObjectStore;
+                let key = shared.object_key(hash);
+                match bytes {
+                    Some(bytes) => {
+                        store.put(&key, bytes.to_vec().into()).await.unwrap();
+                    }
+                    None => store.delete(&key).await.unwrap(),
+                }
+            }),
             (None, Some(bytes)) => {
                 let path = self.object_path(hash);
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -272,22 +289,21 @@ impl Sohoa {
     /// The keys of every stored object (`blake3/ab/abcd...`), listed behind sohoa's back.
     pub fn stored_objects(&self) -> std::collections::BTreeSet<String> {
         match &self.shared {
-            Some(shared) => {
-                let listing = reqwest::blocking::get(format!(
-                    "{}/{TEST_BUCKET}?list-type=2&max-keys=1000&prefix={}/",
-                    shared.s3_endpoint, shared.prefix
-                ))
-                .unwrap()
-                .text()
-                .unwrap();
-                assert!(!listing.contains("<IsTruncated>true"), "more than 1,000 objects");
-                listing
-                    .split("<Key>")
-                    .skip(1)
-                    .filter_map(|rest| rest.split_once("</Key>"))
-                    .map(|(key, _)| key.trim_start_matches(&format!("{}/", shared.prefix)).to_owned())
+            Some(shared) => shared.s3(|store| async move {
+                use futures::TryStreamExt;
+                use object_store::ObjectStore;
+                let prefix = object_store::path::Path::from(shared.prefix.as_str());
+                let listed: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+                listed
+                    .iter()
+                    .map(|meta| {
+                        let key = meta.location.as_ref();
+                        key.strip_prefix(&format!("{}/", shared.prefix))
+                            .unwrap_or(key)
+                            .to_owned()
+                    })
                     .collect()
-            }
+            }),
             None => {
                 fn walk(base: &Path, dir: &Path, found: &mut std::collections::BTreeSet<String>) {
                     let Ok(entries) = std::fs::read_dir(dir) else {
