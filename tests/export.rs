@@ -157,7 +157,10 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
                 select.join(", ")
             )
         } else {
-            format!("SELECT json_group_array(json_array({})) FROM {from}", select.join(", "))
+            format!(
+                "SELECT json_group_array(json_array({})) FROM {from}",
+                select.join(", ")
+            )
         };
         let table: Vec<Vec<String>> = serde_json::from_str(sohoa.sql(&sql).trim()).unwrap();
         rows.extend(table.into_iter().map(|mut row| {

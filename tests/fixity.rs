@@ -100,12 +100,17 @@ fn gc_removes_only_unrecorded_objects_past_the_grace_period() {
 
     // A dry run names it and removes nothing; then it goes, and nothing recorded goes with it.
     let dry: serde_json::Value =
-        serde_json::from_str(&sohoa.ok(&["gc", "--grace-hours", "0", "--dry-run", "--json"])).unwrap();
+        serde_json::from_str(&sohoa.ok(&["gc", "--grace-hours", "0", "--dry-run", "--json"]))
+            .unwrap();
     assert_eq!(dry["removed"], serde_json::json!([stray_hash]), "{dry}");
     assert_eq!(sohoa.stored_objects().len(), 3);
     let removed: serde_json::Value =
         serde_json::from_str(&sohoa.ok(&["gc", "--grace-hours", "0", "--json"])).unwrap();
-    assert_eq!(removed["removed"], serde_json::json!([stray_hash]), "{removed}");
+    assert_eq!(
+        removed["removed"],
+        serde_json::json!([stray_hash]),
+        "{removed}"
+    );
     assert_eq!(removed["removed_bytes"], stray.len());
     assert_eq!(sohoa.stored_objects(), before);
     assert!(sohoa.raw_object(&stray_hash).is_none());

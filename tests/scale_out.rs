@@ -26,7 +26,10 @@ fn page(sohoa: &Sohoa, dossier: usize, number: usize) -> Vec<u8> {
     let path = sohoa.input(&name);
     let heading = format!("HỒ SƠ SỐ {} TRANG {}", dossier + 1, number);
     let applicant = format!("Người nộp: Nguyễn Văn An {}", dossier * 10 + number);
-    write_png(&render_page(&[&heading, &applicant, "Địa chỉ: xã Yên Trị"]), &path);
+    write_png(
+        &render_page(&[&heading, &applicant, "Địa chỉ: xã Yên Trị"]),
+        &path,
+    );
     std::fs::read(path).unwrap()
 }
 
@@ -52,7 +55,11 @@ impl Desk {
             .json(&json!({"code": code, "procedure": "1.001234", "unit": UNIT, "applicant": "Nguyễn Văn An"}))
             .send()
             .unwrap();
-        assert!(registered.status().is_success(), "{}", registered.text().unwrap());
+        assert!(
+            registered.status().is_success(),
+            "{}",
+            registered.text().unwrap()
+        );
         for number in 1..=PAGES_PER_DOSSIER {
             // The same key on a retry makes the upload count once.
             let response = self
@@ -64,7 +71,11 @@ impl Desk {
                 .body(page(sohoa, dossier, number))
                 .send()
                 .unwrap();
-            assert!(response.status().is_success(), "{}", response.text().unwrap());
+            assert!(
+                response.status().is_success(),
+                "{}",
+                response.text().unwrap()
+            );
         }
         let response = self
             .client
@@ -130,12 +141,17 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
     let taken = loop {
         let held = jobs.iter().map(|id| first.job(id)).find(|job| {
             job["state"] == "running"
-                && job["worker"].as_str().is_some_and(|w| w.contains(&doomed_pid))
+                && job["worker"]
+                    .as_str()
+                    .is_some_and(|w| w.contains(&doomed_pid))
         });
         if let Some(job) = held {
             break job["id"].as_str().unwrap().to_owned();
         }
-        assert!(Instant::now() < deadline, "the first worker never took a job");
+        assert!(
+            Instant::now() < deadline,
+            "the first worker never took a job"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     kill_hard(&mut workers.0[0]);
@@ -148,7 +164,10 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
     // The desk retries the last upload of the first half after the crash: nothing is added twice.
     // (Its job still waiting gives the same job; already done, there is nothing left to package.)
     if let Some(again) = second.try_upload(&sohoa, DOSSIERS / 2 - 1) {
-        assert!(jobs.contains(&again), "a retried finalize gives the same job, not a new one");
+        assert!(
+            jobs.contains(&again),
+            "a retried finalize gives the same job, not a new one"
+        );
     }
     jobs.extend((DOSSIERS / 2..DOSSIERS).map(|n| second.upload(&sohoa, n)));
     workers.0.push(sohoa.worker());
@@ -156,20 +175,25 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
     let deadline = Instant::now() + Duration::from_secs(900);
     let finished: Vec<Value> = jobs
         .iter()
-        .map(|id| loop {
-            let job = second.job(id);
-            if job["state"] == "done" || job["state"] == "failed" {
-                break job;
+        .map(|id| {
+            loop {
+                let job = second.job(id);
+                if job["state"] == "done" || job["state"] == "failed" {
+                    break job;
+                }
+                assert!(Instant::now() < deadline, "job never finished: {job}");
+                std::thread::sleep(Duration::from_millis(250));
             }
-            assert!(Instant::now() < deadline, "job never finished: {job}");
-            std::thread::sleep(Duration::from_millis(250));
         })
         .collect();
     drop(workers);
     for job in &finished {
         assert_eq!(job["state"], "done", "{job}");
     }
-    let taken_over = finished.iter().find(|job| job["id"] == taken.as_str()).unwrap();
+    let taken_over = finished
+        .iter()
+        .find(|job| job["id"] == taken.as_str())
+        .unwrap();
     assert!(
         taken_over["attempts"].as_i64().unwrap() >= 2,
         "the killed worker's job was run again by another: {taken_over}"
@@ -199,7 +223,15 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
     let counts: Vec<&str> = counts.trim().split('|').collect();
     let total = (DOSSIERS * PAGES_PER_DOSSIER).to_string();
     let documents_count = DOSSIERS.to_string();
-    assert_eq!(counts, [total.as_str(), total.as_str(), documents_count.as_str(), "0"]);
+    assert_eq!(
+        counts,
+        [
+            total.as_str(),
+            total.as_str(),
+            documents_count.as_str(),
+            "0"
+        ]
+    );
 
     // Every PDF and page master is stored and hashes to its address.
     let archivist = client_with_token(&sohoa.token("archivist", &[]));

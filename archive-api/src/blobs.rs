@@ -284,7 +284,9 @@ mod tests {
     #[tokio::test]
     async fn s3_store_conforms() {
         let Ok(endpoint) = std::env::var("SOHOA_TEST_S3") else {
-            eprintln!("SOHOA_TEST_S3 is not set: the S3 conformance test runs where it is (.ci/run)");
+            eprintln!(
+                "SOHOA_TEST_S3 is not set: the S3 conformance test runs where it is (.ci/run)"
+            );
             return;
         };
         let options: std::collections::BTreeMap<String, String> = [
@@ -317,7 +319,9 @@ mod tests {
             BlobStore::open("ftp://archive/objects", &none),
             Err(BlobError::Config(_))
         ));
-        let bad_setting = [("colour".to_owned(), "blue".to_owned())].into_iter().collect();
+        let bad_setting = [("colour".to_owned(), "blue".to_owned())]
+            .into_iter()
+            .collect();
         assert!(matches!(
             BlobStore::open("s3://bucket", &bad_setting),
             Err(BlobError::Config(_))

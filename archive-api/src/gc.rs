@@ -46,7 +46,11 @@ const BATCH: usize = 500;
 impl Archive {
     /// Removes stored objects that no row records and that were written more than `grace` ago; with
     /// `dry_run`, only reports them.
-    pub async fn collect_garbage(&self, grace: Duration, dry_run: bool) -> Result<GcReport, GcError> {
+    pub async fn collect_garbage(
+        &self,
+        grace: Duration,
+        dry_run: bool,
+    ) -> Result<GcReport, GcError> {
         let cutoff = std::time::SystemTime::now()
             .checked_sub(grace)
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -68,7 +72,12 @@ impl Archive {
                     report.young += 1;
                 } else {
                     // Looked up again just before it goes: a row may have been written since the batch.
-                    if self.repo().recorded_objects(std::slice::from_ref(&hex)).await?.is_empty() {
+                    if self
+                        .repo()
+                        .recorded_objects(std::slice::from_ref(&hex))
+                        .await?
+                        .is_empty()
+                    {
                         if !dry_run {
                             self.blobs().delete(&object.hash).await?;
                             tracing::info!(object = %hex, bytes = object.size, "removed an unrecorded object");

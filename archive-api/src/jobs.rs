@@ -322,7 +322,11 @@ pub async fn enqueue_package(
         .create_job(&new_job_id(), "package", dossier, actor, &request)
         .await?;
     let board = archive.jobs();
-    if board.local_workers.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+    if board
+        .local_workers
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
         // A worker here will most likely take it: subscribers follow it live from the start.
         board.updates(&job);
     }
@@ -495,7 +499,11 @@ async fn run_package(
         .map_err(|e| Failure::input(format!("the job's request is unreadable: {e}")))?;
     let repo = archive.repo();
     // An earlier attempt may have recorded the document and then stopped before saying so.
-    if let Some((document, pages)) = repo.document_of_job(&job.id).await.map_err(Failure::passing)? {
+    if let Some((document, pages)) = repo
+        .document_of_job(&job.id)
+        .await
+        .map_err(Failure::passing)?
+    {
         return Ok(serde_json::json!({
             "dossier": job.dossier,
             "kind": request.kind.as_str(),

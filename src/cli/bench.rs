@@ -338,7 +338,7 @@ fn character_error_rate(text: &str, truth: &str) -> f64 {
     (edits as f64 / truth.chars().count() as f64).min(1.0)
 }
 
-fn collect_images(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+pub(super) fn collect_images(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut images = Vec::new();
     for path in paths {
         if path.is_dir() {

@@ -27,7 +27,11 @@ pub(super) async fn run(archive: &Archive, args: Args) -> anyhow::Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let verb = if report.dry_run { "would remove" } else { "removed" };
+    let verb = if report.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     println!(
         "{} objects stored, {} recorded, {} unrecorded but younger than {} h (kept); {verb} {} ({} bytes)",
         report.stored,

@@ -64,7 +64,11 @@ pub(super) async fn run(
     }
     ingest_source(
         archive,
-        IngestRequest { dossier, kind, job: None },
+        IngestRequest {
+            dossier,
+            kind,
+            job: None,
+        },
         Box::new(source),
         None,
         args.json,

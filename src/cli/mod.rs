@@ -4,6 +4,7 @@ mod account;
 mod audit;
 mod bench;
 mod bench_search;
+mod bench_workers;
 mod copy;
 mod export;
 mod gc;
@@ -100,6 +101,9 @@ enum Command {
     Bench(bench::Args),
     /// Benchmark search latency on a generated corpus (a million pages by default) beside SQLite FTS5.
     BenchSearch(bench_search::Args),
+    /// Benchmark the work queue: pages per second with 1, 2, 4 worker processes on SQLite and on
+    /// PostgreSQL + the configured object store, and search latency over HTTP on each (run by hand).
+    BenchWorkers(bench_workers::Args),
 }
 
 /// A progress bar for pages, and the callback that moves it. The total comes from the source when it knows
@@ -184,7 +188,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::time::Duration::from_secs(u64::from(settings.server.fixity_days) * 24 * 3600)
         }),
         database_url: settings.database_url(),
-        objects_url: (!settings.storage.objects.is_empty()).then(|| settings.storage.objects.clone()),
+        objects_url: (!settings.storage.objects.is_empty())
+            .then(|| settings.storage.objects.clone()),
         objects_options: settings.s3_options(),
     };
     let open = || Archive::open(config.clone());
@@ -212,6 +217,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Account(command) => account::run(&open().await?, command).await,
         Command::BenchSearch(args) => {
             tokio::task::spawn_blocking(move || bench_search::run(args)).await?
+        }
+        Command::BenchWorkers(args) => {
+            tokio::task::spawn_blocking(move || bench_workers::run(args)).await?
         }
         Command::Reindex => {
             let archive = open().await?;

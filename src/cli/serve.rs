@@ -61,7 +61,9 @@ pub(super) async fn run(
         archive_api::repo::Backend::Postgres => 0,
     });
     if workers == 0 {
-        tracing::info!("no job workers in this process: run `sohoa worker` to package uploaded pages");
+        tracing::info!(
+            "no job workers in this process: run `sohoa worker` to package uploaded pages"
+        );
     }
     archive_api::serve(Arc::new(archive), listener, workers, shutdown).await?;
     Ok(ExitCode::SUCCESS)

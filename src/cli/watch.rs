@@ -152,7 +152,15 @@ async fn ingest(
         FileImport::with_limits(&batch.files, settings.import_limits()).map_err(|e| refused(&e))?;
     let progress: archive_api::ProgressFn = std::sync::Arc::new(|_| {});
     match archive
-        .ingest(IngestRequest { dossier, kind, job: None }, Box::new(source), progress)
+        .ingest(
+            IngestRequest {
+                dossier,
+                kind,
+                job: None,
+            },
+            Box::new(source),
+            progress,
+        )
         .await
     {
         Ok(report) => {

@@ -143,7 +143,9 @@ impl SharedStorage {
         let unique = unique_name();
         let database = format!("sohoa_test_{unique}");
         psql(&admin_url, &format!("CREATE DATABASE {database}"));
-        let (base, _) = admin_url.rsplit_once('/').expect("a database URL ends with /DB");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("a database URL ends with /DB");
         Some(Self {
             database_url: format!("{base}/{database}"),
             admin_url,
@@ -173,7 +175,10 @@ impl SharedStorage {
             .with_secret_access_key("test")
             .build()
             .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(work(store))
     }
 }
@@ -181,7 +186,11 @@ impl SharedStorage {
 impl Drop for SharedStorage {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([&self.admin_url, "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)])
+            .args([
+                &self.admin_url,
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
+            ])
             .output();
     }
 }
@@ -228,7 +237,11 @@ impl Sohoa {
                     .arg(sql)
                     .output()
                     .expect("sqlite3 runs");
-                assert!(output.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&output.stderr));
+                assert!(
+                    output.status.success(),
+                    "sqlite3 {sql}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
                 String::from_utf8_lossy(&output.stdout).into_owned()
             }
         }
@@ -242,7 +255,11 @@ impl Sohoa {
                     .arg(&shared.database_url)
                     .output()
                     .expect("pg_dump runs");
-                assert!(output.status.success(), "pg_dump: {}", String::from_utf8_lossy(&output.stderr));
+                assert!(
+                    output.status.success(),
+                    "pg_dump: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
                 output.stdout
             }
             None => std::fs::read(self.data().join("sohoa.db")).unwrap(),
@@ -314,7 +331,12 @@ impl Sohoa {
                         if path.is_dir() {
                             walk(base, &path, found);
                         } else {
-                            found.insert(path.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+                            found.insert(
+                                path.strip_prefix(base)
+                                    .unwrap()
+                                    .to_string_lossy()
+                                    .into_owned(),
+                            );
                         }
                     }
                 }
@@ -327,7 +349,10 @@ impl Sohoa {
     }
 
     fn object_path(&self, hash: &str) -> PathBuf {
-        self.data().join("objects/blake3").join(&hash[..2]).join(hash)
+        self.data()
+            .join("objects/blake3")
+            .join(&hash[..2])
+            .join(hash)
     }
 
     pub fn data(&self) -> PathBuf {
@@ -351,7 +376,10 @@ impl Sohoa {
         if let Some(shared) = &self.shared {
             command
                 .env("DATABASE_URL", &shared.database_url)
-                .env("SOHOA_STORAGE__OBJECTS", format!("s3://{TEST_BUCKET}/{}", shared.prefix))
+                .env(
+                    "SOHOA_STORAGE__OBJECTS",
+                    format!("s3://{TEST_BUCKET}/{}", shared.prefix),
+                )
                 .env("SOHOA_STORAGE__S3__ENDPOINT", &shared.s3_endpoint)
                 .env("SOHOA_STORAGE__S3__ALLOW_HTTP", "true")
                 .env("AWS_ACCESS_KEY_ID", "test")

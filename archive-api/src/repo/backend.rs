@@ -12,6 +12,9 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 use super::{Repo, RepoError};
 
+/// Keeps the pool type in one place for the other files of this module.
+pub(super) type Pool = AnyPool;
+
 /// The database engine behind a [`Repo`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -191,9 +194,9 @@ mod tests {
             "postgres://sohoa:***@db.internal:5432/archive"
         );
         assert_eq!(redact("postgres://db/archive"), "postgres://db/archive");
-        assert_eq!(redact("sqlite:///var/lib/sohoa/sohoa.db"), "sqlite:///var/lib/sohoa/sohoa.db");
+        assert_eq!(
+            redact("sqlite:///var/lib/sohoa/sohoa.db"),
+            "sqlite:///var/lib/sohoa/sohoa.db"
+        );
     }
 }
-
-/// Keeps the pool type in one place for the other files of this module.
-pub(super) type Pool = AnyPool;

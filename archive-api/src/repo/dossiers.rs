@@ -657,10 +657,10 @@ impl Repo {
             self.backend.contains("name", "$1"),
         );
         let rows = sqlx::query(&sql)
-        .bind(text)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+            .bind(text)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .iter()
             .map(|r| ProcedureRecord {

@@ -13,6 +13,8 @@ mod spool;
 mod stats;
 
 pub use accounts::{Account, AuditEntry, AuditFilter, NewAuditEntry, TokenOwner, TokenRecord};
+pub use backend::{Backend, redact};
+pub use documents::Repo;
 pub use dossiers::{
     DocumentSummary, DossierChange, DossierDetails, DossierFilter, DossierRecord, PageSummary,
     PageText, PendingPage, ProcedureRecord, UnitRecord,
@@ -20,8 +22,6 @@ pub use dossiers::{
 pub use export::{DocumentRecord, ImportOutcome, PageRecord};
 pub use jobs::{JOB_CHANNEL, JobAnnouncement, JobRecord, KeptAnswer};
 pub use spool::PageSpool;
-pub use backend::{Backend, redact};
-pub use documents::Repo;
 pub use stats::{StatsGroup, StatsQuery, StatsRow};
 
 use serde::{Deserialize, Serialize};

@@ -141,7 +141,8 @@ async fn job_events(
                                 .is_some_and(|w| !archive.jobs().is_local(w));
                         if finished(&latest) || elsewhere {
                             archive.jobs().forget(&id);
-                            let next = next_of(&latest, Step::Poll(archive.clone(), latest.clone()));
+                            let next =
+                                next_of(&latest, Step::Poll(archive.clone(), latest.clone()));
                             return Some((Ok(event_of(&latest)), next));
                         }
                         continue;

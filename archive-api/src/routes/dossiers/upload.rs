@@ -92,7 +92,11 @@ pub(super) async fn upload_document(
             Some(kind) => kind.parse::<DocumentKind>()?,
             None => DocumentKind::default(),
         };
-        Ok::<_, ApiError>(IngestRequest { dossier, kind, job: None })
+        Ok::<_, ApiError>(IngestRequest {
+            dossier,
+            kind,
+            job: None,
+        })
     })();
     let request = match request {
         Ok(request) => request,
