@@ -569,6 +569,52 @@ impl Repo {
         Ok(removed)
     }
 
+    /// Moves waiting page `id` of a dossier to `position` (from 1) among the waiting pages of its kind,
+    /// shifting the pages between; a position past the end puts it last. Returns the dossier's waiting
+    /// pages in their new order, or `None` when the dossier has no waiting page `id`.
+    pub async fn move_pending_page(
+        &self,
+        code: &str,
+        id: i64,
+        position: i64,
+    ) -> Result<Option<Vec<PendingPage>>, RepoError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query(
+            "SELECT p.dossier_id, p.kind FROM pending_pages p JOIN dossiers d ON d.id = p.dossier_id
+             WHERE p.id = $1 AND d.code = $2",
+        )
+        .bind(id)
+        .bind(code)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let (dossier_id, kind): (i64, String) = (found.get(0), found.get(1));
+        let mut order: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM pending_pages WHERE dossier_id = $1 AND kind = $2 ORDER BY position, id",
+        )
+        .bind(dossier_id)
+        .bind(&kind)
+        .fetch_all(&mut *tx)
+        .await?;
+        order.retain(|&other| other != id);
+        let index = usize::try_from(position.max(1) - 1)
+            .unwrap_or(usize::MAX)
+            .min(order.len());
+        order.insert(index, id);
+        // Renumbered 1..n, so positions stay dense whatever gaps removals left.
+        for (number, page) in (1i64..).zip(&order) {
+            sqlx::query("UPDATE pending_pages SET position = $1 WHERE id = $2")
+                .bind(number)
+                .bind(page)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(self.pending_pages(code, None).await?))
+    }
+
     /// Records that `code` reuses the digitized result `document` of another dossier.
     pub async fn record_reuse(&self, code: &str, document: &str) -> Result<bool, RepoError> {
         let kind: Option<String> =

@@ -1,5 +1,6 @@
 //! The HTTP API, split by domain; each module exposes its `router()`, whose handlers carry their own
-//! OpenAPI description, so `/openapi.json` is generated from the code that serves the requests.
+//! OpenAPI description, so `/openapi.json` is generated from the code that serves the requests. The web
+//! UI (`ui`) is served beside it, outside the OpenAPI document.
 
 mod accounts;
 mod audit;
@@ -16,6 +17,7 @@ mod registry;
 mod scans;
 mod search;
 mod stats;
+mod ui;
 
 use std::sync::Arc;
 
@@ -78,6 +80,7 @@ pub fn router_and_openapi(archive: AppState) -> (Router, utoipa::openapi::OpenAp
         .merge(audit::router())
         .merge(stats::router())
         .merge(ops::router())
+        .merge(ui::router())
         .split_for_parts();
     let document = openapi.clone();
     let router = router

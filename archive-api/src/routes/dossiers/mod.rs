@@ -1,5 +1,5 @@
-//! Dossiers: their records (`records`), the pages waiting to be packaged (`pages`), and the one-request
-//! document upload (`upload`).
+//! Dossiers: their records (`records`), the pages waiting to be packaged (`pages`: upload, list, reorder,
+//! remove, package), and the one-request document upload (`upload`).
 
 mod pages;
 mod records;
@@ -26,7 +26,7 @@ pub(super) fn router(max_upload: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(records::create_dossier, records::list_dossiers))
         .routes(routes!(records::get_dossier, records::update_dossier))
         .routes(routes!(records::record_reuse))
-        .routes(routes!(pages::remove_page))
+        .routes(routes!(pages::remove_page, pages::move_page))
         .routes(routes!(pages::finalize))
         .merge(uploads)
 }

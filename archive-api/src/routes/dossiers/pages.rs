@@ -1,5 +1,5 @@
 //! Pages waiting to be packaged: upload (`POST /v1/dossiers/{code}/pages`, multipart or one raw file,
-//! streamed, with `Idempotency-Key`), list, remove, and package them (`POST /v1/dossiers/{code}/finalize`,
+//! streamed, with `Idempotency-Key`), list, reorder (`PATCH .../pages/{id}`), remove, and package them (`POST /v1/dossiers/{code}/finalize`,
 //! `202` with a job).
 
 use std::io::Write;
@@ -17,7 +17,7 @@ use crate::access::Permission;
 use crate::codes::{ContentHash, DocumentKind};
 use crate::repo::{JobRecord, KeptAnswer, ObjectRecord, PendingPage};
 use crate::routes::error::ErrorBody;
-use crate::routes::extract::{PathParams, QueryParams, optional_json};
+use crate::routes::extract::{JsonBody, PathParams, QueryParams, optional_json};
 use crate::routes::{ApiError, AppState, Caller};
 
 /// Most files one upload may carry.
@@ -401,6 +401,63 @@ pub(super) async fn remove_page(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Where a waiting page goes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PagePlacement {
+    /// Its new place among the waiting pages of its kind, from 1; a place past the end puts it last.
+    position: i64,
+}
+
+/// Moves a waiting page to another place in its document (the pages between shift by one), as a clerk
+/// reorders sheets before packaging. Answers the dossier's waiting pages in their new order.
+#[utoipa::path(patch, path = "/v1/dossiers/{code}/pages/{id}", tag = "pages", request_body = PagePlacement,
+    params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$"),
+           ("id" = i64, Path, description = "the waiting page's id")),
+    responses((status = 200, body = UploadedPages), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub(super) async fn move_page(
+    State(archive): State<AppState>,
+    caller: Caller,
+    PathParams((code, id)): PathParams<(String, i64)>,
+    JsonBody(placement): JsonBody<PagePlacement>,
+) -> Result<Json<UploadedPages>, ApiError> {
+    let dossier = dossier_in_scope(
+        &archive,
+        &caller,
+        Permission::WriteDossiers,
+        "pages.move",
+        &code,
+    )
+    .await?;
+    if !(1..=i64::from(u32::MAX)).contains(&placement.position) {
+        return Err(ApiError::invalid(format!(
+            "position must be a page number from 1, not {}",
+            placement.position
+        )));
+    }
+    let pages = archive
+        .repo()
+        .move_pending_page(&dossier.code, id, placement.position)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "page-not-found",
+                format!("dossier {} has no waiting page {id}", dossier.code),
+            )
+        })?;
+    caller
+        .record(
+            &archive,
+            "pages.move",
+            &format!("{} page {id} to position {}", dossier.code, placement.position),
+            Some(&dossier.code),
+        )
+        .await?;
+    Ok(Json(UploadedPages { pages }))
 }
 
 /// Packages the waiting pages of one kind into a document: `202` with the job, whose progress is at

@@ -1,0 +1,134 @@
+// Sign-in, the screens each role may use, the language switch and the notices.
+
+import * as api from './api.js';
+import { byId } from './dom.js';
+import { t, translate, setLanguage, currentLanguage, onLanguageChange } from './i18n.js';
+import * as desk from './desk.js';
+import * as archive from './archive.js';
+import * as dashboard from './dashboard.js';
+
+/** The screens each role may use, the first one shown after sign-in. */
+const SCREENS = {
+  clerk: ['desk'],
+  archivist: ['archive', 'dashboard'],
+  admin: ['dashboard'],
+  system: [],
+};
+
+const state = { me: null, screen: null };
+
+/** Shows a message to the person: `kind` is `error` or `info`. */
+export function notify(message, kind = 'info') {
+  const box = byId('notice');
+  box.textContent = message;
+  box.className = `notice ${kind}`;
+  box.hidden = !message;
+}
+
+/** Shows an API failure in words. */
+export function report(error) {
+  if (error instanceof api.ApiError && error.status === 0) notify(t('error.network'), 'error');
+  else if (error instanceof api.ApiError && error.status === 401) notify(t('error.session'), 'error');
+  else notify(t('error', { message: error.message }), 'error');
+}
+
+/** The signed-in account: `{name, role, units}`. */
+export function me() {
+  return state.me;
+}
+
+/** Shows one screen (`signin`, `desk`, `archive`, `viewer`, `dashboard`, `none`). */
+export function show(screen) {
+  state.screen = screen;
+  for (const section of document.querySelectorAll('main > .screen')) {
+    section.hidden = section.id !== `screen-${screen}`;
+  }
+  const tab = screen === 'viewer' ? 'archive' : screen;
+  for (const button of document.querySelectorAll('#nav .tab')) {
+    if (button.dataset.screen === tab) button.setAttribute('aria-current', 'page');
+    else button.removeAttribute('aria-current');
+  }
+  const heading = document.querySelector(`#screen-${screen} h2`);
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
+function showWho() {
+  const who = byId('who');
+  who.textContent = state.me ? t('who', { name: state.me.name, role: t(`role.${state.me.role}`) }) : '';
+}
+
+async function signIn() {
+  let account;
+  try {
+    account = await api.json('/v1/me');
+  } catch (error) {
+    api.setToken(null);
+    signedOut();
+    if (error instanceof api.ApiError && error.status === 401) notify(t('signin.invalid'), 'error');
+    else report(error);
+    return;
+  }
+  state.me = account;
+  const allowed = SCREENS[account.role] || [];
+  for (const button of document.querySelectorAll('#nav .tab')) {
+    button.hidden = !allowed.includes(button.dataset.screen);
+  }
+  byId('nav').hidden = allowed.length < 2;
+  byId('signout').hidden = false;
+  showWho();
+  notify('');
+  const context = { notify, report, show, me };
+  if (allowed.includes('desk')) desk.start(context);
+  if (allowed.includes('archive')) archive.start(context);
+  if (allowed.includes('dashboard')) dashboard.start(context);
+  show(allowed[0] || 'none');
+}
+
+function signedOut() {
+  state.me = null;
+  byId('nav').hidden = true;
+  byId('signout').hidden = true;
+  showWho();
+  show('signin');
+}
+
+function setUp() {
+  byId('language').value = currentLanguage();
+  translate();
+  byId('language').addEventListener('change', (event) => setLanguage(event.target.value));
+  onLanguageChange(showWho);
+
+  byId('signin-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const value = byId('token').value.trim();
+    if (!value) {
+      notify(t('signin.empty'), 'error');
+      byId('token').focus();
+      return;
+    }
+    api.setToken(value);
+    byId('token').value = '';
+    await signIn();
+  });
+  byId('signout').addEventListener('click', () => {
+    api.setToken(null);
+    // Nothing of the last person's work stays on screen.
+    window.location.reload();
+  });
+  for (const button of document.querySelectorAll('#nav .tab')) {
+    button.addEventListener('click', () => show(button.dataset.screen));
+  }
+  api.whenUnauthorized(() => {
+    api.setToken(null);
+    signedOut();
+    notify(t('error.session'), 'error');
+  });
+
+  if (api.token()) signIn();
+  else signedOut();
+}
+
+setUp();
