@@ -396,6 +396,74 @@ fn a_retried_upload_with_the_same_idempotency_key_adds_its_page_once() {
     assert_eq!(waiting["pages"].as_array().unwrap().len(), 2, "{waiting}");
 }
 
+#[test]
+fn a_clerk_moves_a_waiting_page_and_the_others_shift() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let clerk = Api::new(&server, &sohoa.token("clerk", &[UNIT]));
+    let code = format!("{UNIT}-231128-0043");
+    clerk.register(dossier(&code));
+    let mut ids = Vec::new();
+    for (name, lines) in [("a.png", CERTIFICATE), ("b.png", RECEIPT), ("c.png", LETTER)] {
+        let page = png(&sohoa, name, lines);
+        let added: Value = clerk.upload_page(&code, name, &page, None).json().unwrap();
+        ids.push(added["pages"][0]["id"].as_i64().unwrap());
+    }
+    let order = |answer: &Value| -> Vec<(i64, i64)> {
+        answer["pages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["id"].as_i64().unwrap(), p["position"].as_i64().unwrap()))
+            .collect()
+    };
+
+    // The last sheet goes first; a place past the end puts a page last.
+    let moved = clerk.patch(
+        &format!("/v1/dossiers/{code}/pages/{}", ids[2]),
+        json!({"position": 1}),
+    );
+    assert_eq!(moved.status(), StatusCode::OK);
+    let moved: Value = moved.json().unwrap();
+    assert_eq!(order(&moved), [(ids[2], 1), (ids[0], 2), (ids[1], 3)]);
+    let moved: Value = clerk
+        .patch(
+            &format!("/v1/dossiers/{code}/pages/{}", ids[2]),
+            json!({"position": 99}),
+        )
+        .json()
+        .unwrap();
+    assert_eq!(order(&moved), [(ids[0], 1), (ids[1], 2), (ids[2], 3)]);
+    let listed: Value = clerk
+        .get(&format!("/v1/dossiers/{code}/pages"))
+        .json()
+        .unwrap();
+    assert_eq!(order(&listed), order(&moved));
+
+    // Nonsense is refused; another unit's clerk may not touch the dossier; the move is on record.
+    let path = format!("/v1/dossiers/{code}/pages/{}", ids[0]);
+    assert_eq!(
+        clerk.patch(&path, json!({"position": 0})).status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        clerk
+            .patch(&format!("/v1/dossiers/{code}/pages/999999"), json!({"position": 1}))
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let stranger = Api::new(&server, &sohoa.token("clerk", &[OTHER_UNIT]));
+    assert_eq!(
+        stranger.patch(&path, json!({"position": 2})).status(),
+        StatusCode::FORBIDDEN
+    );
+    let audit: Value = admin(&sohoa, &server)
+        .get(&format!("/v1/audit?action=pages.move&dossier={code}"))
+        .json()
+        .unwrap();
+    assert!(audit.to_string().contains("to position 99"), "{audit}");
+}
+
 /// Reads Server-Sent Events until the stream ends: (event name, data).
 fn read_events(response: Response) -> Vec<(String, Value)> {
     let mut events = Vec::new();

@@ -20,10 +20,10 @@ export function start(ctx) {
   context = ctx;
   if (started) return;
   started = true;
-  const today = new Date();
-  const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-  byId('s-from').value = `${today.getFullYear()}-01-01`;
-  byId('s-to').value = day(today);
+  // The figures count days in Vietnam time (+07:00), whatever the PC's clock zone.
+  const today = new Date(Date.now() + 7 * 3600 * 1000).toISOString().slice(0, 10);
+  byId('s-from').value = `${today.slice(0, 4)}-01-01`;
+  byId('s-to').value = today;
   byId('stats-form').addEventListener('submit', (event) => {
     event.preventDefault();
     load();

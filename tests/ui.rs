@@ -1,0 +1,390 @@
+//! The web UI in a real browser (headless Chromium driven through chromedriver): a clerk signs in, creates
+//! a dossier, uploads three pages, submits them and watches them come back with their OCR confidence; an
+//! archivist searches a word typed without accents, opens the hit and sees the word outlined on the page
+//! image; the dashboard shows the figures. A screenshot of each screen is saved (`SOHOA_UI_SCREENSHOTS`,
+//! else `ui-screenshots/` in the target directory).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`CHROMEDRIVER` and `CHROMIUM` override their paths).
+
+mod common;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const UNIT: &str = "000.00.15.H27";
+const PROCEDURE: &str = "1.001234";
+/// How long a screen may take to show what it should (OCR of a page takes seconds, not minutes).
+const SCREEN_TIMEOUT: Duration = Duration::from_secs(30);
+const PACKAGING_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A chromedriver process on a free port, stopped when dropped.
+struct Chromedriver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn executable(variable: &str, default: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var(variable).unwrap_or_else(|_| default.to_owned()));
+    assert!(
+        path.exists(),
+        "{} not found: the UI tests drive headless Chromium; install Debian's `chromium chromium-driver` \
+         (sudo apt-get install chromium chromium-driver; .ci/run does), or set {variable}",
+        path.display()
+    );
+    path
+}
+
+fn start_chromedriver() -> Chromedriver {
+    let program = executable("CHROMEDRIVER", "/usr/bin/chromedriver");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Chromedriver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn browser(driver: &Chromedriver) -> Client {
+    let chromium = executable("CHROMIUM", "/usr/bin/chromium");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1366,768", "--lang=vi"],
+        }),
+    );
+    ClientBuilder::rustls()
+        .expect("TLS roots load")
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session starts")
+}
+
+/// Where the screenshots go.
+fn screenshot_dir() -> PathBuf {
+    let dir = std::env::var_os("SOHOA_UI_SCREENSHOTS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("ui-screenshots")))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+/// Polls `check` until it answers `true`, failing after `timeout` with `what`.
+async fn until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Evaluates a JavaScript expression in the page.
+async fn js(browser: &Client, expression: &str) -> Value {
+    browser
+        .execute(&format!("return ({expression});"), vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{expression}: {e}"))
+}
+
+/// Waits until a JavaScript expression is true in the page.
+async fn until_js(browser: &Client, what: &str, timeout: Duration, expression: &str) {
+    until(what, timeout, move || async move {
+        js(browser, expression).await == Value::Bool(true)
+    })
+    .await;
+}
+
+async fn find(browser: &Client, css: &str) -> Element {
+    browser
+        .wait()
+        .at_most(SCREEN_TIMEOUT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+}
+
+async fn click(browser: &Client, css: &str) {
+    find(browser, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    let field = find(browser, css).await;
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    find(browser, css).await.text().await.unwrap()
+}
+
+async fn sign_in(browser: &Client, token: &str, screen: &str) {
+    type_into(browser, "#token", token).await;
+    click(browser, "#signin-form button[type=submit]").await;
+    until_js(
+        browser,
+        &format!("the {screen} screen after signing in"),
+        SCREEN_TIMEOUT,
+        &format!("!document.getElementById('screen-{screen}').hidden"),
+    )
+    .await;
+}
+
+/// Today in Vietnam as `yymmdd`, for a dossier code received today (and so in the dashboard's period).
+fn today_yymmdd() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 7 * 3600;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = seconds.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{:02}{month:02}{day:02}", year % 100)
+}
+
+#[test]
+fn the_ui_is_served_from_the_binary_with_a_strict_policy() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let plain = reqwest::blocking::Client::new();
+    let index = plain.get(format!("{}/", server.url)).send().unwrap();
+    assert_eq!(index.status(), 200);
+    let policy = index.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
+    assert!(index.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = index.text().unwrap();
+    assert!(html.contains("<html lang=\"vi\">") && html.contains("/ui/app.js"), "{html}");
+    let script = plain.get(format!("{}/ui/app.js", server.url)).send().unwrap();
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let missing = plain.get(format!("{}/ui/secret.txt", server.url)).send().unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[test]
+fn a_clerk_digitizes_a_dossier_and_an_archivist_finds_the_word_on_the_page() {
+    let driver = start_chromedriver();
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let clerk = sohoa.token("clerk", &[UNIT]);
+    let archivist = sohoa.token("archivist", &[UNIT]);
+    let admin = client_with_token(&sohoa.token("admin", &[]));
+    let registered = admin
+        .put(format!("{}/v1/procedures/{PROCEDURE}", server.url))
+        .json(&json!({"name": "Cấp giấy chứng nhận quyền sử dụng đất", "field": "Đất đai", "level": "district"}))
+        .send()
+        .unwrap();
+    assert!(registered.status().is_success(), "{:?}", registered.text());
+    let registered = admin
+        .put(format!("{}/v1/units/{UNIT}", server.url))
+        .json(&json!({"name": "UBND huyện Yên Thủy", "level": "district"}))
+        .send()
+        .unwrap();
+    assert!(registered.status().is_success(), "{:?}", registered.text());
+    drop(admin);
+
+    let pages: Vec<PathBuf> = [
+        vec![
+            "GIẤY CHỨNG NHẬN QUYỀN SỬ DỤNG ĐẤT",
+            "Người sử dụng đất: ông Nguyễn Văn An",
+            "Thửa đất số 127, tờ bản đồ số 15",
+        ],
+        LETTER.to_vec(),
+        vec!["BIÊN NHẬN HỒ SƠ", "Địa chỉ: xã Yên Trị, huyện Yên Thủy"],
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, lines)| {
+        let path = sohoa.input(&format!("trang-{}.png", i + 1));
+        write_png(&render_page(lines), &path);
+        path
+    })
+    .collect();
+    let code = format!("{UNIT}-{}-0007", today_yymmdd());
+
+    // Blocking helpers above (processes, reqwest's blocking client) stay out of the async runtime.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let browser = browser(&driver).await;
+        // The browser is closed whatever happens, so no Chromium is left behind by a failure.
+        let flow = std::panic::AssertUnwindSafe(digitize_and_find(&browser, &server.url, &clerk, &archivist, &code, &pages));
+        let outcome = futures::FutureExt::catch_unwind(flow).await;
+        let _ = browser.close().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+async fn digitize_and_find(
+    browser: &Client,
+    url: &str,
+    clerk: &str,
+    archivist: &str,
+    code: &str,
+    pages: &[PathBuf],
+) {
+    browser.goto(&format!("{url}/")).await.unwrap();
+    find(browser, "#token").await;
+    assert_eq!(text_of(browser, "#signin-title").await, "Đăng nhập");
+    screenshot(browser, "01-sign-in.png").await;
+
+    // Every field has a label a screen reader reads out.
+    let unlabelled = js(
+        browser,
+        "[...document.querySelectorAll('input, select')].filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)",
+    )
+    .await;
+    assert_eq!(unlabelled, json!([]), "fields without a label");
+
+    // The clerk: a wrong code is refused with the expected shape, then the dossier is created.
+    sign_in(browser, clerk, "desk").await;
+    type_into(browser, "#dossier-code", "000.00.15.H27-2311").await;
+    click(browser, "#dossier-create").await;
+    until_js(browser, "the code's error", SCREEN_TIMEOUT, "document.getElementById('dossier-code-error').textContent.includes('000.00.15.H27-231128-0042')").await;
+    type_into(browser, "#dossier-code", code).await;
+    // The procedure list offers procedures by name.
+    type_into(browser, "#procedure", "quyền sử dụng").await;
+    until_js(browser, "the procedure list", SCREEN_TIMEOUT, &format!("[...document.querySelectorAll('#procedure-list option')].some(o => o.value === '{PROCEDURE}')")).await;
+    type_into(browser, "#procedure", PROCEDURE).await;
+    type_into(browser, "#applicant", "Nguyễn Văn An").await;
+    click(browser, "#dossier-create").await;
+    until_js(browser, "the dossier opened", SCREEN_TIMEOUT, &format!("!document.getElementById('dossier-work').hidden && document.getElementById('current-dossier').textContent.includes('{code}')")).await;
+
+    // Three pages uploaded show as thumbnails, waiting for OCR.
+    let paths: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
+    find(browser, "#files").await.send_keys(&paths.join("\n")).await.unwrap();
+    until_js(browser, "three page thumbnails", SCREEN_TIMEOUT, "document.querySelectorAll('#pending .pending-page img').length === 3 && [...document.querySelectorAll('#pending .pending-page img')].every(i => i.complete && i.naturalWidth > 0)").await;
+    assert!(text_of(browser, "#pending").await.contains("Chờ OCR"));
+
+    // Reordering by keyboard-reachable buttons: the first page moves later, then back.
+    let order = "[...document.querySelectorAll('#pending .pending-page')].map(li => li.dataset.id).join(',')";
+    let before = js(browser, order).await;
+    click(browser, "#pending .pending-page:first-child .actions button:nth-child(2)").await;
+    until_js(browser, "the page moved", SCREEN_TIMEOUT, &format!("({order}) !== {before}")).await;
+    click(browser, "#pending .pending-page:nth-child(2) .actions button:nth-child(1)").await;
+    until_js(browser, "the page moved back", SCREEN_TIMEOUT, &format!("({order}) === {before}")).await;
+    screenshot(browser, "02-desk-pages-waiting.png").await;
+
+    // Submitted: the progress runs live to the end; the pages come back with confidence and flags.
+    click(browser, "#submit").await;
+    until_js(browser, "packaging to finish", PACKAGING_TIMEOUT, "['done', 'failed'].includes(document.getElementById('job-status').dataset.state)").await;
+    let status = text_of(browser, "#job-status").await;
+    assert!(status.starts_with("Hoàn tất"), "{status}");
+    until_js(browser, "three pages with their confidence", SCREEN_TIMEOUT, "document.querySelectorAll('#documents .page-card .badge.confidence').length === 3 && [...document.querySelectorAll('#documents .page-card img')].every(i => i.complete && i.naturalWidth > 0)").await;
+    assert!(text_of(browser, "#documents").await.contains("Độ tin cậy"));
+    assert!(find(browser, "#pending-empty").await.is_displayed().await.unwrap());
+    screenshot(browser, "03-desk-packaged.png").await;
+
+    // The archivist searches without accents; the index follows the database within seconds.
+    click(browser, "#signout").await;
+    until_js(browser, "the sign-in form again", SCREEN_TIMEOUT, "!document.getElementById('screen-signin').hidden && !document.getElementById('token').value").await;
+    sign_in(browser, archivist, "archive").await;
+    type_into(browser, "#q", "nguyen van an").await;
+    let hit_with_marks = "[...document.querySelectorAll('#results .hit')].findIndex(h => h.querySelector('.snippet mark'))";
+    let page = browser;
+    until(
+        "a search hit with highlighted words",
+        SCREEN_TIMEOUT,
+        move || async move {
+            click(page, "#search-form button[type=submit]").await;
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                if js(page, hit_with_marks).await.as_i64().unwrap_or(-1) >= 0 {
+                    return true;
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        },
+    )
+    .await;
+    let marks = js(browser, "[...document.querySelectorAll('#results mark')].map(m => m.textContent).join(' ')").await;
+    assert!(marks.as_str().unwrap().contains("Nguyễn"), "{marks}");
+    screenshot(browser, "04-archive-results.png").await;
+
+    // Opening the hit shows the page image with the matched words outlined, and the dossier.
+    let index = js(browser, hit_with_marks).await.as_i64().unwrap() + 1;
+    click(browser, &format!("#results .hit:nth-child({index}) h3 button")).await;
+    until_js(browser, "the page image", SCREEN_TIMEOUT, "!document.getElementById('screen-viewer').hidden && document.getElementById('page-image').complete && document.getElementById('page-image').naturalWidth > 0").await;
+    until_js(browser, "highlight boxes on the page image", SCREEN_TIMEOUT, "document.querySelectorAll('#page-overlay polygon.hl').length >= 3").await;
+    // The boxes sit on the image, where the words are (the name is on the second line).
+    let inside = js(browser, "(() => { const img = document.getElementById('page-image').getBoundingClientRect(); return [...document.querySelectorAll('#page-overlay polygon.hl')].every(p => { const r = p.getBoundingClientRect(); return r.width > 2 && r.left >= img.left - 1 && r.right <= img.right + 1 && r.top >= img.top - 1 && r.bottom <= img.bottom + 1; }); })()").await;
+    assert_eq!(inside, Value::Bool(true), "highlight boxes outside the page image");
+    let words = js(browser, "[...document.querySelectorAll('#page-overlay polygon.hl title')].map(t => t.textContent).join(' ')").await;
+    assert!(words.as_str().unwrap().contains("Nguyễn"), "{words}");
+    let metadata = text_of(browser, "#metadata").await;
+    assert!(metadata.contains(code) && metadata.contains("Nguyễn Văn An"), "{metadata}");
+    screenshot(browser, "05-archive-page-highlighted.png").await;
+
+    // The dashboard: this unit's figures, in a table and a chart.
+    click(browser, "#nav [data-screen=dashboard]").await;
+    until_js(browser, "the unit's figures", SCREEN_TIMEOUT, &format!("!!document.querySelector('#stats-table tbody tr[data-key=\"{UNIT}\"]') && document.querySelectorAll('#chart rect.bar').length > 0")).await;
+    let row = text_of(browser, &format!("#stats-table tbody tr[data-key=\"{UNIT}\"]")).await;
+    let figures: Vec<&str> = row.split_whitespace().collect();
+    // Unit, carried over, received, online, resolved, early, on time, late, in progress, digitized...
+    assert_eq!(figures[2], "1", "received: {row}");
+    assert_eq!(figures[9], "1", "digitized: {row}");
+    screenshot(browser, "06-dashboard.png").await;
+
+    // English is one switch away.
+    find(browser, "#language").await.select_by_value("en").await.unwrap();
+    until_js(browser, "English labels", SCREEN_TIMEOUT, "document.getElementById('dashboard-title').textContent === 'Digital warehouse statistics' && document.documentElement.lang === 'en'").await;
+    screenshot(browser, "07-dashboard-english.png").await;
+}
