@@ -50,6 +50,32 @@ export function start(ctx) {
   byId('scan-start').addEventListener('click', scan);
   onLanguageChange(render);
   findProcedures();
+  loadRecent();
+}
+
+/** The newest dossiers of the clerk's units, to pick one with a click. */
+async function loadRecent() {
+  let list;
+  try {
+    list = await api.json('/v1/dossiers?limit=8');
+  } catch (error) {
+    context.report(error);
+    return;
+  }
+  fill(
+    byId('recent'),
+    list.dossiers.length === 0
+      ? el('li', { class: 'hint' }, t('desk.noRecent'))
+      : list.dossiers.map((d) => el('li', {},
+        el('button', {
+          type: 'button',
+          class: 'link',
+          onclick: () => {
+            byId('dossier-code').value = d.code;
+            openDossier();
+          },
+        }, d.code), d.applicant ? ` · ${d.applicant}` : '')),
+  );
 }
 
 function checkCode(required) {
@@ -103,6 +129,7 @@ async function createDossier() {
     });
     await load(code);
     context.notify(t('desk.created', { code }));
+    loadRecent();
   } catch (error) {
     context.report(error);
   }
