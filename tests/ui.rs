@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 const UNIT: &str = "000.00.15.H27";
@@ -84,8 +85,8 @@ async fn browser(driver: &Chromedriver) -> Client {
                      "--window-size=1366,768", "--lang=vi"],
         }),
     );
-    ClientBuilder::rustls()
-        .expect("TLS roots load")
+    // chromedriver listens on loopback: plain HTTP.
+    ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url)
         .await
