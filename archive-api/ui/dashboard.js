@@ -15,6 +15,8 @@ const SERIES = ['received', 'early', 'on_time', 'late', 'digitized'];
 let context;
 let started = false;
 let stats = null;
+/** Unit names by code, to show beside the codes. */
+const unitNames = new Map();
 
 export function start(ctx) {
   context = ctx;
@@ -30,6 +32,10 @@ export function start(ctx) {
   });
   byId('stats-csv').addEventListener('click', csv);
   onLanguageChange(render);
+  api.json('/v1/units').then((units) => {
+    for (const unit of units) unitNames.set(unit.code, unit.name);
+    render();
+  }, context.report);
   load();
 }
 
@@ -75,7 +81,7 @@ function render() {
     stats.rows.map((row) => el(
       'tr',
       { class: row.key === 'total' ? 'total' : undefined, dataset: { key: row.key } },
-      el('th', { scope: 'row' }, keyLabel(row.key)),
+      el('th', { scope: 'row' }, keyLabel(row.key), unitNames.has(row.key) ? el('span', { class: 'unit-name' }, unitNames.get(row.key)) : null),
       COLUMNS.map((c) => el('td', { class: 'number' }, formatNumber(row[c]))),
     )),
   );
@@ -95,7 +101,7 @@ function renderChart() {
   const gap = 28;
   const groupWidth = SERIES.length * bar + gap;
   const [left, top, bottom] = [48, 16, 56];
-  const height = 220;
+  const height = 150;
   const width = left + rows.length * groupWidth + 16;
   const y = (value) => top + height - (value / max) * height;
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(max * f));

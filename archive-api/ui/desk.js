@@ -168,7 +168,7 @@ async function reloadPending() {
 function render() {
   const dossier = state.dossier;
   if (!dossier) return;
-  byId('current-dossier').textContent = `${t('desk.dossier')} ${dossier.code}`;
+  fill(byId('current-dossier'), `${t('desk.dossier')} `, el('span', { class: 'code' }, dossier.code));
   byId('current-details').textContent = t('desk.details', {
     procedure: dossier.procedure,
     unit: dossier.unit,
