@@ -404,7 +404,11 @@ fn a_clerk_moves_a_waiting_page_and_the_others_shift() {
     let code = format!("{UNIT}-231128-0043");
     clerk.register(dossier(&code));
     let mut ids = Vec::new();
-    for (name, lines) in [("a.png", CERTIFICATE), ("b.png", RECEIPT), ("c.png", LETTER)] {
+    for (name, lines) in [
+        ("a.png", CERTIFICATE),
+        ("b.png", RECEIPT),
+        ("c.png", LETTER),
+    ] {
         let page = png(&sohoa, name, lines);
         let added: Value = clerk.upload_page(&code, name, &page, None).json().unwrap();
         ids.push(added["pages"][0]["id"].as_i64().unwrap());
@@ -448,7 +452,10 @@ fn a_clerk_moves_a_waiting_page_and_the_others_shift() {
     );
     assert_eq!(
         clerk
-            .patch(&format!("/v1/dossiers/{code}/pages/999999"), json!({"position": 1}))
+            .patch(
+                &format!("/v1/dossiers/{code}/pages/999999"),
+                json!({"position": 1})
+            )
             .status(),
         StatusCode::NOT_FOUND
     );

@@ -65,7 +65,10 @@ fn start_chromedriver() -> Chromedriver {
         .expect("chromedriver starts");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Chromedriver {
@@ -97,7 +100,9 @@ async fn browser(driver: &Chromedriver) -> Client {
 fn screenshot_dir() -> PathBuf {
     let dir = std::env::var_os("SOHOA_UI_SCREENSHOTS")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("ui-screenshots")))
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("ui-screenshots"))
+        })
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -160,7 +165,11 @@ async fn find(browser: &Client, css: &str) -> Element {
 }
 
 async fn click(browser: &Client, css: &str) {
-    find(browser, css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    find(browser, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 async fn type_into(browser: &Client, css: &str, text: &str) {
@@ -212,17 +221,37 @@ fn the_ui_is_served_from_the_binary_with_a_strict_policy() {
     let plain = reqwest::blocking::Client::new();
     let index = plain.get(format!("{}/", server.url)).send().unwrap();
     assert_eq!(index.status(), 200);
-    let policy = index.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
-    assert!(index.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = index.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert!(
+        index.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = index.text().unwrap();
-    assert!(html.contains("<html lang=\"vi\">") && html.contains("/ui/app.js"), "{html}");
-    let script = plain.get(format!("{}/ui/app.js", server.url)).send().unwrap();
+    assert!(
+        html.contains("<html lang=\"vi\">") && html.contains("/ui/app.js"),
+        "{html}"
+    );
+    let script = plain
+        .get(format!("{}/ui/app.js", server.url))
+        .send()
+        .unwrap();
     assert_eq!(
         script.headers()["content-type"],
         "text/javascript; charset=utf-8"
     );
-    let missing = plain.get(format!("{}/ui/secret.txt", server.url)).send().unwrap();
+    let missing = plain
+        .get(format!("{}/ui/secret.txt", server.url))
+        .send()
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }
 
@@ -275,7 +304,14 @@ fn a_clerk_digitizes_a_dossier_and_an_archivist_finds_the_word_on_the_page() {
     runtime.block_on(async {
         let browser = browser(&driver).await;
         // The browser is closed whatever happens, so no Chromium is left behind by a failure.
-        let flow = std::panic::AssertUnwindSafe(digitize_and_find(&browser, &server.url, &clerk, &archivist, &code, &pages));
+        let flow = std::panic::AssertUnwindSafe(digitize_and_find(
+            &browser,
+            &server.url,
+            &clerk,
+            &archivist,
+            &code,
+            &pages,
+        ));
         let outcome = futures::FutureExt::catch_unwind(flow).await;
         let _ = browser.close().await;
         if let Err(panic) = outcome {
@@ -321,27 +357,63 @@ async fn digitize_and_find(
 
     // Three pages uploaded show as thumbnails, waiting for OCR.
     let paths: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
-    find(browser, "#files").await.send_keys(&paths.join("\n")).await.unwrap();
+    find(browser, "#files")
+        .await
+        .send_keys(&paths.join("\n"))
+        .await
+        .unwrap();
     until_js(browser, "three page thumbnails", SCREEN_TIMEOUT, "document.querySelectorAll('#pending .pending-page img').length === 3 && [...document.querySelectorAll('#pending .pending-page img')].every(i => i.complete && i.naturalWidth > 0)").await;
     assert!(text_of(browser, "#pending").await.contains("Chờ OCR"));
 
     // Reordering by keyboard-reachable buttons: the first page moves later, then back.
     let order = "[...document.querySelectorAll('#pending .pending-page')].map(li => li.dataset.id).join(',')";
     let before = js(browser, order).await;
-    click(browser, "#pending .pending-page:first-child .actions button:nth-child(2)").await;
-    until_js(browser, "the page moved", SCREEN_TIMEOUT, &format!("({order}) !== {before}")).await;
-    click(browser, "#pending .pending-page:nth-child(2) .actions button:nth-child(1)").await;
-    until_js(browser, "the page moved back", SCREEN_TIMEOUT, &format!("({order}) === {before}")).await;
+    click(
+        browser,
+        "#pending .pending-page:first-child .actions button:nth-child(2)",
+    )
+    .await;
+    until_js(
+        browser,
+        "the page moved",
+        SCREEN_TIMEOUT,
+        &format!("({order}) !== {before}"),
+    )
+    .await;
+    click(
+        browser,
+        "#pending .pending-page:nth-child(2) .actions button:nth-child(1)",
+    )
+    .await;
+    until_js(
+        browser,
+        "the page moved back",
+        SCREEN_TIMEOUT,
+        &format!("({order}) === {before}"),
+    )
+    .await;
     screenshot(browser, "02-desk-pages-waiting.png", None).await;
 
     // Submitted: the progress runs live to the end; the pages come back with confidence and flags.
     click(browser, "#submit").await;
-    until_js(browser, "packaging to finish", PACKAGING_TIMEOUT, "['done', 'failed'].includes(document.getElementById('job-status').dataset.state)").await;
+    until_js(
+        browser,
+        "packaging to finish",
+        PACKAGING_TIMEOUT,
+        "['done', 'failed'].includes(document.getElementById('job-status').dataset.state)",
+    )
+    .await;
     let status = text_of(browser, "#job-status").await;
     assert!(status.starts_with("Hoàn tất"), "{status}");
     until_js(browser, "three pages with their confidence", SCREEN_TIMEOUT, "document.querySelectorAll('#documents .page-card .badge.confidence').length === 3 && [...document.querySelectorAll('#documents .page-card img')].every(i => i.complete && i.naturalWidth > 0)").await;
     assert!(text_of(browser, "#documents").await.contains("Độ tin cậy"));
-    assert!(find(browser, "#pending-empty").await.is_displayed().await.unwrap());
+    assert!(
+        find(browser, "#pending-empty")
+            .await
+            .is_displayed()
+            .await
+            .unwrap()
+    );
     screenshot(browser, "03-desk-packaged.png", Some("#waiting-title")).await;
 
     // The archivist searches without accents; the index follows the database within seconds.
@@ -369,22 +441,43 @@ async fn digitize_and_find(
         },
     )
     .await;
-    let marks = js(browser, "[...document.querySelectorAll('#results mark')].map(m => m.textContent).join(' ')").await;
+    let marks = js(
+        browser,
+        "[...document.querySelectorAll('#results mark')].map(m => m.textContent).join(' ')",
+    )
+    .await;
     assert!(marks.as_str().unwrap().contains("Nguyễn"), "{marks}");
     screenshot(browser, "04-archive-results.png", None).await;
 
     // Opening the hit shows the page image with the matched words outlined, and the dossier.
     let index = js(browser, hit_with_marks).await.as_i64().unwrap() + 1;
-    click(browser, &format!("#results .hit:nth-child({index}) h3 button")).await;
+    click(
+        browser,
+        &format!("#results .hit:nth-child({index}) h3 button"),
+    )
+    .await;
     until_js(browser, "the page image", SCREEN_TIMEOUT, "!document.getElementById('screen-viewer').hidden && document.getElementById('page-image').complete && document.getElementById('page-image').naturalWidth > 0").await;
-    until_js(browser, "highlight boxes on the page image", SCREEN_TIMEOUT, "document.querySelectorAll('#page-overlay polygon.hl').length >= 3").await;
+    until_js(
+        browser,
+        "highlight boxes on the page image",
+        SCREEN_TIMEOUT,
+        "document.querySelectorAll('#page-overlay polygon.hl').length >= 3",
+    )
+    .await;
     // The boxes sit on the image, where the words are (the name is on the second line).
     let inside = js(browser, "(() => { const img = document.getElementById('page-image').getBoundingClientRect(); return [...document.querySelectorAll('#page-overlay polygon.hl')].every(p => { const r = p.getBoundingClientRect(); return r.width > 2 && r.left >= img.left - 1 && r.right <= img.right + 1 && r.top >= img.top - 1 && r.bottom <= img.bottom + 1; }); })()").await;
-    assert_eq!(inside, Value::Bool(true), "highlight boxes outside the page image");
+    assert_eq!(
+        inside,
+        Value::Bool(true),
+        "highlight boxes outside the page image"
+    );
     let words = js(browser, "[...document.querySelectorAll('#page-overlay polygon.hl title')].map(t => t.textContent).join(' ')").await;
     assert!(words.as_str().unwrap().contains("Nguyễn"), "{words}");
     let metadata = text_of(browser, "#metadata").await;
-    assert!(metadata.contains(code) && metadata.contains("Nguyễn Văn An"), "{metadata}");
+    assert!(
+        metadata.contains(code) && metadata.contains("Nguyễn Văn An"),
+        "{metadata}"
+    );
     screenshot(browser, "05-archive-page-highlighted.png", None).await;
 
     // The dashboard: this unit's figures, in a table and a chart.
@@ -394,11 +487,19 @@ async fn digitize_and_find(
     // Carried over, received, online, resolved, early, on time, late, in progress, digitized...
     assert_eq!(figures[1], "1", "received: {figures}");
     assert_eq!(figures[8], "1", "digitized: {figures}");
-    assert!(text_of(browser, "#stats-table").await.contains("UBND huyện Yên Thủy"));
+    assert!(
+        text_of(browser, "#stats-table")
+            .await
+            .contains("UBND huyện Yên Thủy")
+    );
     screenshot(browser, "06-dashboard.png", None).await;
 
     // English is one switch away.
-    find(browser, "#language").await.select_by_value("en").await.unwrap();
+    find(browser, "#language")
+        .await
+        .select_by_value("en")
+        .await
+        .unwrap();
     until_js(browser, "English labels", SCREEN_TIMEOUT, "document.getElementById('dashboard-title').textContent === 'Digital warehouse statistics' && document.documentElement.lang === 'en'").await;
     screenshot(browser, "07-dashboard-english.png", Some("#stats-table")).await;
 }

@@ -82,7 +82,10 @@ fn serve(name: &str) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     // Built into the binary: a new release must be fetched at once, so revalidate every time.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response

@@ -453,7 +453,10 @@ pub(super) async fn move_page(
         .record(
             &archive,
             "pages.move",
-            &format!("{} page {id} to position {}", dossier.code, placement.position),
+            &format!(
+                "{} page {id} to position {}",
+                dossier.code, placement.position
+            ),
             Some(&dossier.code),
         )
         .await?;
