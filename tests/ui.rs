@@ -183,8 +183,8 @@ async fn text_of(browser: &Client, css: &str) -> String {
 }
 
 async fn sign_in(browser: &Client, token: &str, screen: &str) {
-    type_into(browser, "#token", token).await;
-    click(browser, "#signin-form button[type=submit]").await;
+    // From the keyboard: Enter in the field signs in.
+    type_into(browser, "#token", &format!("{token}\u{E007}")).await;
     until_js(
         browser,
         &format!("the {screen} screen after signing in"),
@@ -285,11 +285,17 @@ fn a_clerk_digitizes_a_dossier_and_an_archivist_finds_the_word_on_the_page() {
         ],
         LETTER.to_vec(),
         vec!["BIÊN NHẬN HỒ SƠ", "Địa chỉ: xã Yên Trị, huyện Yên Thủy"],
+        // The second sheet again, rescanned.
+        [LETTER, &["Bản quét lại"]].concat(),
     ]
     .iter()
     .enumerate()
     .map(|(i, lines)| {
-        let path = sohoa.input(&format!("trang-{}.png", i + 1));
+        let name = match i {
+            3 => "trang-2-quet-lai.png".to_owned(),
+            _ => format!("trang-{}.png", i + 1),
+        };
+        let path = sohoa.input(&name);
         write_png(&render_page(lines), &path);
         path
     })
@@ -356,7 +362,7 @@ async fn digitize_and_find(
     until_js(browser, "the dossier opened", SCREEN_TIMEOUT, &format!("!document.getElementById('dossier-work').hidden && document.getElementById('current-dossier').textContent.includes('{code}')")).await;
 
     // Three pages uploaded show as thumbnails, waiting for OCR.
-    let paths: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
+    let paths: Vec<String> = pages[..3].iter().map(|p| p.display().to_string()).collect();
     find(browser, "#files")
         .await
         .send_keys(&paths.join("\n"))
@@ -392,6 +398,18 @@ async fn digitize_and_find(
         &format!("({order}) === {before}"),
     )
     .await;
+    // A sheet rescanned replaces its page in place.
+    click(
+        browser,
+        "#pending .pending-page:nth-child(2) .actions button:nth-child(3)",
+    )
+    .await;
+    find(browser, "#rescan-file")
+        .await
+        .send_keys(&pages[3].display().to_string())
+        .await
+        .unwrap();
+    until_js(browser, "the rescan in place of page 2", SCREEN_TIMEOUT, "document.querySelectorAll('#pending .pending-page').length === 3 && document.querySelector('#pending .pending-page:nth-child(2) .origin').textContent === 'trang-2-quet-lai.png' && [...document.querySelectorAll('#pending .pending-page img')].every(i => i.complete && i.naturalWidth > 0)").await;
     screenshot(browser, "02-desk-pages-waiting.png", None).await;
 
     // Submitted: the progress runs live to the end; the pages come back with confidence and flags.
@@ -407,6 +425,11 @@ async fn digitize_and_find(
     assert!(status.starts_with("Hoàn tất"), "{status}");
     until_js(browser, "three pages with their confidence", SCREEN_TIMEOUT, "document.querySelectorAll('#documents .page-card .badge.confidence').length === 3 && [...document.querySelectorAll('#documents .page-card img')].every(i => i.complete && i.naturalWidth > 0)").await;
     assert!(text_of(browser, "#documents").await.contains("Độ tin cậy"));
+    assert_eq!(
+        text_of(browser, "#documents .page-card:nth-child(2) .origin").await,
+        "trang-2-quet-lai.png",
+        "the rescan is packaged in the place of the sheet it replaced"
+    );
     assert!(
         find(browser, "#pending-empty")
             .await
@@ -479,6 +502,17 @@ async fn digitize_and_find(
         "{metadata}"
     );
     screenshot(browser, "05-archive-page-highlighted.png", None).await;
+
+    // The certified copy comes down as a PDF (downloads are seen where the page hands them over).
+    js(browser, "(() => { window.downloads = []; const make = URL.createObjectURL; URL.createObjectURL = (blob) => { window.downloads.push(blob.type); return make(blob); }; return true; })()").await;
+    click(browser, "#download-copy").await;
+    until_js(
+        browser,
+        "the certified copy",
+        SCREEN_TIMEOUT,
+        "window.downloads.includes('application/pdf')",
+    )
+    .await;
 
     // The dashboard: this unit's figures, in a table and a chart.
     click(browser, "#nav [data-screen=dashboard]").await;

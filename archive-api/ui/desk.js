@@ -42,6 +42,13 @@ export function start(ctx) {
     event.target.value = '';
     upload(files);
   });
+  byId('rescan-file').addEventListener('change', (event) => {
+    const [file] = event.target.files;
+    const replace = rescan;
+    rescan = null;
+    event.target.value = '';
+    if (file && replace) replace(file);
+  });
   byId('submit').addEventListener('click', submit);
   byId('scanner-box').addEventListener('toggle', (event) => {
     if (event.target.open && state.scanners.length === 0) loadScanners();
@@ -218,7 +225,7 @@ function renderPending() {
         el('div', { class: 'actions', role: 'group', 'aria-label': label },
           el('button', { type: 'button', 'aria-label': t('desk.moveEarlier', { n }), title: t('desk.earlier'), disabled: n === 1, onclick: () => move(page, n - 1) }, '←'),
           el('button', { type: 'button', 'aria-label': t('desk.moveLater', { n }), title: t('desk.later'), disabled: n === pending.length, onclick: () => move(page, n + 1) }, '→'),
-          el('button', { type: 'button', 'aria-label': t('desk.replacePage', { n }), onclick: () => replaceWaiting(page, n) }, t('desk.replace')),
+          el('button', { type: 'button', 'aria-label': t('desk.replacePage', { n }), onclick: () => pickRescan((file) => replaceWaiting(page, n, file)) }, t('desk.replace')),
           el('button', { type: 'button', class: 'danger', 'aria-label': t('desk.removePage', { n }), onclick: () => remove(page, n) }, t('desk.remove'))),
       );
     }),
@@ -257,7 +264,7 @@ function renderDocuments() {
                 el('span', { class: 'badge' }, t('desk.dpiValue', { value: Math.round(page.dpi) })),
                 page.flags.map((flag) => el('span', { class: `badge flag ${WARNING_FLAGS.has(flag) ? 'warn' : 'info'}`, dataset: { flag } }, t(`flag.${flag}`)))),
               el('div', { class: 'actions' },
-                el('button', { type: 'button', 'aria-label': t('desk.replacePage', { n: page.n }), onclick: () => replacePackaged(doc.document, page.n) }, t('desk.replace'))),
+                el('button', { type: 'button', 'aria-label': t('desk.replacePage', { n: page.n }), onclick: () => pickRescan((file) => replacePackaged(doc.document, page.n, file)) }, t('desk.replace'))),
             );
           })),
       );
@@ -265,17 +272,15 @@ function renderDocuments() {
   );
 }
 
-/** Asks for one file (a rescan), resolving to it or to null. */
-function pickFile() {
-  return new Promise((resolve) => {
-    const input = el('input', { type: 'file', accept: 'image/png,image/jpeg,image/tiff,application/pdf', class: 'file-input' });
-    input.addEventListener('change', () => {
-      resolve(input.files[0] || null);
-      input.remove();
-    });
-    document.body.append(input);
-    input.click();
-  });
+/** What to do with the next rescanned file chosen (the page it replaces). */
+let rescan = null;
+
+/** Asks for one file, the rescan of a page, and hands it to `replace`. */
+function pickRescan(replace) {
+  rescan = replace;
+  const input = byId('rescan-file');
+  input.value = '';
+  input.click();
 }
 
 async function sendFile(file) {
@@ -330,9 +335,7 @@ async function remove(page, n) {
 }
 
 /** Replaces a waiting page in place: the rescan is uploaded, put in its place, and the old page removed. */
-async function replaceWaiting(page, n) {
-  const file = await pickFile();
-  if (!file) return;
+async function replaceWaiting(page, n, file) {
   const base = `/v1/dossiers/${encodeURIComponent(state.dossier.code)}/pages`;
   try {
     const [added] = await sendFile(file);
@@ -346,9 +349,7 @@ async function replaceWaiting(page, n) {
 }
 
 /** Replaces a packaged page with its rescan: the document is packaged again and replaces the old one. */
-async function replacePackaged(document, n) {
-  const file = await pickFile();
-  if (!file) return;
+async function replacePackaged(document, n, file) {
   const form = new FormData();
   form.append('file', file, file.name);
   byId('job-status').textContent = t('desk.uploading', { name: file.name });
