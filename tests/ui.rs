@@ -302,38 +302,41 @@ fn a_clerk_digitizes_a_dossier_and_an_archivist_finds_the_word_on_the_page() {
     .collect();
     let code = format!("{UNIT}-{}-0007", today_yymmdd());
 
-    // Blocking helpers above (processes, reqwest's blocking client) stay out of the async runtime.
+    in_browser(&driver, |browser| {
+        digitize_and_find(browser, &server.url, &clerk, &archivist, &code, &pages)
+    });
+}
+
+/// Runs `flow` in a new browser session on its own runtime (the blocking helpers, processes and
+/// reqwest's blocking client, stay outside it). The browser is closed whatever happens, so a failure
+/// leaves no Chromium behind.
+fn in_browser<Fut>(driver: &Chromedriver, flow: impl FnOnce(Client) -> Fut)
+where
+    Fut: Future<Output = ()>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let browser = browser(&driver).await;
-        // The browser is closed whatever happens, so no Chromium is left behind by a failure.
-        let flow = std::panic::AssertUnwindSafe(digitize_and_find(
-            &browser,
-            &server.url,
-            &clerk,
-            &archivist,
-            &code,
-            &pages,
-        ));
-        let outcome = futures::FutureExt::catch_unwind(flow).await;
-        let _ = browser.close().await;
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
-    });
+    let session = runtime.block_on(browser(driver));
+    let outcome = runtime.block_on(futures::FutureExt::catch_unwind(
+        std::panic::AssertUnwindSafe(flow(session.clone())),
+    ));
+    let _ = runtime.block_on(session.close());
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 async fn digitize_and_find(
-    browser: &Client,
+    session: Client,
     url: &str,
     clerk: &str,
     archivist: &str,
     code: &str,
     pages: &[PathBuf],
 ) {
+    let browser = &session;
     browser.goto(&format!("{url}/")).await.unwrap();
     find(browser, "#token").await;
     assert_eq!(text_of(browser, "#signin-title").await, "Đăng nhập");
@@ -536,4 +539,75 @@ async fn digitize_and_find(
         .unwrap();
     until_js(browser, "English labels", SCREEN_TIMEOUT, "document.getElementById('dashboard-title').textContent === 'Digital warehouse statistics' && document.documentElement.lang === 'en'").await;
     screenshot(browser, "07-dashboard-english.png", Some("#stats-table")).await;
+}
+
+/// Needs SANE's virtual `test` scanner (enabled in /etc/sane.d/dll.conf; .ci/run does it).
+#[test]
+fn a_clerk_scans_a_sheet_from_a_scanner_the_server_drives() {
+    let driver = start_chromedriver();
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let clerk = sohoa.token("clerk", &[UNIT]);
+    let code = format!("{UNIT}-{}-0008", today_yymmdd());
+    in_browser(&driver, |session| async move {
+        let browser = &session;
+        browser.goto(&format!("{}/", server.url)).await.unwrap();
+        sign_in(browser, &clerk, "desk").await;
+        type_into(browser, "#dossier-code", &code).await;
+        type_into(browser, "#procedure", PROCEDURE).await;
+        click(browser, "#dossier-create").await;
+        until_js(
+            browser,
+            "the dossier opened",
+            SCREEN_TIMEOUT,
+            "!document.getElementById('dossier-work').hidden",
+        )
+        .await;
+
+        // The scanners the server drives, with their settings.
+        click(browser, "#scanner-box summary").await;
+        until_js(
+            browser,
+            "SANE's test scanner in the list",
+            SCREEN_TIMEOUT,
+            "[...document.querySelectorAll('#scanner option')].some(o => o.value === 'test:0')",
+        )
+        .await;
+        find(browser, "#scanner")
+            .await
+            .select_by_value("test:0")
+            .await
+            .unwrap();
+        until_js(
+            browser,
+            "the scanner's paper sources",
+            SCREEN_TIMEOUT,
+            "document.querySelectorAll('#scan-source option').length > 1",
+        )
+        .await;
+        find(browser, "#scan-dpi")
+            .await
+            .select_by_value("200")
+            .await
+            .unwrap();
+        find(browser, "#scan-mode")
+            .await
+            .select_by_value("gray")
+            .await
+            .unwrap();
+        click(browser, "#scan-start").await;
+        until_js(browser, "the scan to finish", PACKAGING_TIMEOUT, "/^(Quét xong|Quét không thành công)/.test(document.getElementById('scan-status').textContent)").await;
+        let status = text_of(browser, "#scan-status").await;
+        assert!(status.starts_with("Quét xong"), "{status}");
+        until_js(
+            browser,
+            "the scanned page with its confidence",
+            SCREEN_TIMEOUT,
+            "document.querySelectorAll('#documents .page-card .badge.confidence').length >= 1",
+        )
+        .await;
+        let origin = text_of(browser, "#documents .page-card .origin").await;
+        assert!(origin.starts_with("test:0"), "{origin}");
+        screenshot(browser, "08-desk-scanned.png", Some("#scanner-box")).await;
+    });
 }

@@ -422,7 +422,10 @@ async function loadScanners() {
     fill(select, el('option', { value: '' }, t('desk.noScanner')));
     byId('scan-start').disabled = true;
   } else {
-    fill(select, state.scanners.map((s) => el('option', { value: s.name }, [s.vendor, s.model].filter(Boolean).join(' ') || s.name)));
+    fill(select, state.scanners.map((s) => {
+      const model = [s.vendor, s.model].filter(Boolean).join(' ');
+      return el('option', { value: s.name }, model ? `${model} (${s.name})` : s.name);
+    }));
     byId('scan-start').disabled = false;
   }
   showSources();
