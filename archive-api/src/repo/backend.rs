@@ -183,6 +183,31 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Repositories to run a test against: SQLite in `dir`, and a fresh PostgreSQL database when
+/// `SOHOA_TEST_POSTGRES` names a role that may create databases (`.ci/run` sets it).
+#[cfg(test)]
+pub(crate) async fn test_repos(dir: &Path) -> Vec<Repo> {
+    let mut repos = vec![Repo::open_sqlite(&dir.join("sohoa.db")).await.unwrap()];
+    if let Ok(admin) = std::env::var("SOHOA_TEST_POSTGRES") {
+        let admin_repo = Repo::open(&admin).await.unwrap();
+        let name = format!(
+            "sohoa_unit_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin_repo.pool)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        repos.push(Repo::open(&format!("{base}/{name}")).await.unwrap());
+    }
+    repos
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;

@@ -1,5 +1,5 @@
 //! Dossiers as the desk and the portal see them: details, status, documents and pages, pages waiting to be
-//! packaged, reused results, units and procedures (SQLite).
+//! packaged, reused results, units and procedures.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
