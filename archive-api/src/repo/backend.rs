@@ -43,6 +43,15 @@ impl Backend {
         }
     }
 
+    /// Appended to a `SELECT` of a row that the rest of the transaction changes on its behalf (the
+    /// dossier whose waiting pages are numbered), so concurrent transactions take turns.
+    pub(super) fn for_update(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// Appended to a `SELECT` that claims rows for work, so concurrent claimers pass over each other's rows
     /// instead of waiting (SQLite writes one at a time and needs nothing).
     pub(super) fn skip_locked(self) -> &'static str {
@@ -198,10 +207,12 @@ pub(crate) async fn test_repos(dir: &Path) -> Vec<Repo> {
                 .unwrap()
                 .as_nanos()
         );
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin_repo.pool)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"
+        ))
+        .execute(&admin_repo.pool)
+        .await
+        .unwrap();
         let (base, _) = admin.rsplit_once('/').unwrap();
         repos.push(Repo::open(&format!("{base}/{name}")).await.unwrap());
     }
