@@ -247,3 +247,94 @@ fn killing_a_worker_and_the_server_mid_way_loses_no_page_and_packages_none_twice
     assert_eq!(audit["ok"], audit["checked"], "{audit}");
     assert!(audit["checked"].as_i64().unwrap() >= (DOSSIERS * (PAGES_PER_DOSSIER + 1)) as i64);
 }
+
+/// A job held by a worker on another machine, the way the database shows it.
+fn hold_elsewhere(sohoa: &Sohoa, job: &str, lease_until_ms: i64) {
+    sohoa.sql(&format!(
+        "UPDATE jobs SET state = 'running', worker = 'elsewhere:4242:abcd/1', \
+         lease_until = {lease_until_ms} WHERE id = '{job}'"
+    ));
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn drain(sohoa: &Sohoa) {
+    let status = sohoa
+        .command()
+        .args(["worker", "--until-idle"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_lease_protects_a_job_until_it_runs_out_and_failures_are_retried_then_parked() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve_bare(&[("SOHOA_WORKERS", "0")]);
+    let clerk = sohoa.token("clerk", &[UNIT]);
+    let desk = desk(&server, &clerk);
+    let held = desk.upload(&sohoa, 0);
+
+    // Held under a live lease by a worker elsewhere: nobody else takes it.
+    hold_elsewhere(&sohoa, &held, now_ms() + 3_600_000);
+    drain(&sohoa);
+    let job = desk.job(&held);
+    assert_eq!(job["state"], "running", "{job}");
+    assert_eq!(job["worker"], "elsewhere:4242:abcd/1", "{job}");
+
+    // Its lease ran out (that worker died): the next worker takes it over and finishes it.
+    hold_elsewhere(&sohoa, &held, now_ms() - 1_000);
+    drain(&sohoa);
+    let job = desk.job(&held);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+
+    // A failure that may pass (a page's object unreadable in the store) is retried after a back-off...
+    let flaky = desk.upload(&sohoa, 1);
+    let view: Value = desk
+        .client
+        .get(format!("{}/v1/dossiers/{}", desk.url, code(1)))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let first_page = view["pending"][0]["blake3"].as_str().unwrap().to_owned();
+    let bytes = sohoa.raw_object(&first_page).unwrap();
+    sohoa.tamper_object(&first_page, None);
+    drain(&sohoa);
+    let job = desk.job(&flaky);
+    assert_eq!(job["state"], "queued", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains(&first_page),
+        "{job}"
+    );
+    // ... not before its time (the worker finds nothing to do) ...
+    drain(&sohoa);
+    assert_eq!(desk.job(&flaky)["attempts"], 1);
+
+    // ... and parked with its error after the last attempt.
+    sohoa.sql(&format!(
+        "UPDATE jobs SET attempts = 5, run_after = 0 WHERE id = '{flaky}'"
+    ));
+    drain(&sohoa);
+    let job = desk.job(&flaky);
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["attempts"], 6, "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains(&first_page),
+        "{job}"
+    );
+
+    // The object back, the clerk asks again: the waiting pages are still there and get packaged.
+    sohoa.tamper_object(&first_page, Some(&bytes));
+    let again = desk.try_upload(&sohoa, 1).expect("the pages still wait");
+    assert_ne!(again, flaky);
+    drain(&sohoa);
+    assert_eq!(desk.job(&again)["state"], "done");
+}

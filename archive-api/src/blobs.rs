@@ -15,6 +15,18 @@ use tokio::io::AsyncReadExt;
 
 use crate::codes::ContentHash;
 
+/// An object stored again after this long has its write time renewed (see [`BlobStore::put`]); garbage
+/// collection's grace period must be longer.
+pub const REFRESH_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Seconds since `unix` (a write time), 0 for one in the future.
+fn chrono_age_seconds(unix: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    (now - unix).max(0)
+}
+
 /// Objects larger than this go up in parts.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -135,7 +147,10 @@ impl BlobStore {
         ObjectPath::from(format!("blake3/{}/{hex}", &hex[..2]))
     }
 
-    /// Stores `bytes` under `hash` unless an object is already there.
+    /// Stores `bytes` under `hash` unless an object is already there. One already there but written
+    /// over [`REFRESH_AFTER`] ago is written again (the same bytes), so that garbage collection, which
+    /// spares objects written within its grace period, never takes an old unrecorded object just as a new
+    /// row is about to record it.
     pub async fn put(&self, hash: &ContentHash, bytes: Bytes) -> Result<(), BlobError> {
         let options = PutOptions {
             mode: PutMode::Create,
@@ -143,10 +158,30 @@ impl BlobStore {
         };
         match self
             .store
-            .put_opts(&Self::key(hash), PutPayload::from(bytes), options)
+            .put_opts(&Self::key(hash), PutPayload::from(bytes.clone()), options)
             .await
         {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                if !self.is_fresh(hash).await? {
+                    self.store
+                        .put(&Self::key(hash), PutPayload::from(bytes))
+                        .await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether an object with this hash is stored and was written within [`REFRESH_AFTER`].
+    async fn is_fresh(&self, hash: &ContentHash) -> Result<bool, BlobError> {
+        match self.store.head(&Self::key(hash)).await {
+            Ok(meta) => {
+                let age = chrono_age_seconds(meta.last_modified.timestamp());
+                Ok(age < REFRESH_AFTER.as_secs() as i64)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -162,7 +197,7 @@ impl BlobStore {
 
     /// Stores the file at `path`, whose content hashes to `hash`, uploading large files in parts.
     pub async fn put_file(&self, hash: &ContentHash, path: &Path) -> Result<(), BlobError> {
-        if self.exists(hash).await? {
+        if self.is_fresh(hash).await? {
             return Ok(());
         }
         let read_error = |source| BlobError::Read {

@@ -45,7 +45,8 @@ const BATCH: usize = 500;
 
 impl Archive {
     /// Removes stored objects that no row records and that were written more than `grace` ago; with
-    /// `dry_run`, only reports them.
+    /// `dry_run`, only reports them. In service, `grace` should exceed [`crate::REFRESH_AFTER`]
+    /// (an hour) and the longest packaging job.
     pub async fn collect_garbage(
         &self,
         grace: Duration,

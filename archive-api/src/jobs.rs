@@ -113,7 +113,23 @@ fn process_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".to_owned());
-    format!("{host}:{}:{}", std::process::id(), &new_job_id()[..8])
+    // Containers can share a host name without sharing process ids: the pid namespace tells them apart.
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|link| {
+            let link = link.to_string_lossy().into_owned();
+            let inode = link
+                .trim_start_matches("pid:[")
+                .trim_end_matches(']')
+                .to_owned();
+            (!inode.is_empty()).then_some(inode)
+        })
+        .unwrap_or_default();
+    format!(
+        "{host}+{namespace}:{}:{}",
+        std::process::id(),
+        &new_job_id()[..8]
+    )
 }
 
 /// Whether a worker name is of a process on this machine that is no longer running.
@@ -190,7 +206,13 @@ impl JobBoard {
             every: broadcast::channel(EVENT_BUFFER).0,
         });
         updates.send(job.clone());
-        updates.clone()
+        let updates = updates.clone();
+        drop(live);
+        // Run here from now on: announcements from elsewhere about it are not relayed into it.
+        if let Ok(mut relayed) = self.relayed.lock() {
+            relayed.remove(&job.id);
+        }
+        updates
     }
 
     fn retire(&self, id: &str) {
@@ -432,38 +454,69 @@ impl Failure {
     }
 }
 
+/// Aborts a background task when dropped, so no task outlives the job it serves (a panic included).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn run_claimed(archive: &Arc<Archive>, worker: &str, job: JobRecord) {
     let id = job.id.clone();
     tracing::info!(job = %id, dossier = %job.dossier, attempt = job.attempts, %worker, "job claimed");
+    if job.attempts > MAX_ATTEMPTS {
+        // Claimed again after its lease ran out more times than it may be attempted: its worker died
+        // each time (a page that crashes the OCR engine, say). Park it rather than crash forever.
+        let why = format!(
+            "stopped without finishing {} times (its worker died each time); last error: {}",
+            job.attempts - 1,
+            job.error.as_deref().unwrap_or("none recorded")
+        );
+        tracing::error!(job = %id, "job parked after its workers died {} times", job.attempts - 1);
+        if let Err(e) = archive.repo().retry_or_park(&id, worker, &why, None).await {
+            tracing::error!(job = %id, error = %e, "could not park the job");
+        }
+        return;
+    }
     let updates = archive.jobs().updates(&job);
-    let renew = {
+    let lost = Arc::new(Notify::new());
+    let _renew = {
         let repo = archive.repo().clone();
-        let (id, worker) = (id.clone(), worker.to_owned());
-        tokio::spawn(async move {
+        let (id, worker, lost) = (id.clone(), worker.to_owned(), Arc::clone(&lost));
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
                 match repo.renew_lease(&id, &worker, now_ms() + ms(LEASE)).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::warn!(job = %id, %worker, "lost the job's lease: another worker has it");
+                        tracing::warn!(job = %id, %worker, "lost the job's lease: another worker has it; stopping");
+                        lost.notify_one();
                         break;
                     }
                     Err(e) => tracing::warn!(job = %id, error = %e, "cannot renew the job's lease"),
                 }
             }
-        })
+        }))
     };
-    let outcome = run_package(archive, &job, &updates).await;
-    renew.abort();
+    let outcome = tokio::select! {
+        outcome = run_package(archive, &job, &updates) => outcome,
+        () = lost.notified() => {
+            // Another worker runs it now: write nothing more about it.
+            archive.jobs().retire(&id);
+            return;
+        }
+    };
     let last = updates.latest.borrow().clone();
     if last.state == "running" {
         let _ = archive
             .repo()
-            .job_progress(&id, last.done, last.total, last.failed)
+            .job_progress(&id, worker, last.done, last.total, last.failed)
             .await;
     }
     let recorded = match &outcome {
-        Ok(report) => archive.repo().finish_job(&id, Ok(report)).await,
+        Ok(report) => archive.repo().finish_job(&id, worker, Ok(report)).await,
         Err(failure) if failure.passing && job.attempts < MAX_ATTEMPTS => {
             let wait = back_off(job.attempts);
             tracing::warn!(job = %id, error = %failure.message, attempt = job.attempts,
@@ -568,11 +621,12 @@ async fn run_package(
         job.failed = i64::try_from(p.failed).unwrap_or(i64::MAX);
         live.send(job);
     });
+    let worker = job.worker.clone().unwrap_or_default();
     let persist = {
         // Every update in order, so other processes following the row's announcements see each page.
         let mut every = updates.every.subscribe();
         let repo = repo.clone();
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 let job = match every.recv().await {
                     Ok(job) => job,
@@ -583,13 +637,13 @@ async fn run_package(
                     continue;
                 }
                 if let Err(e) = repo
-                    .job_progress(&job.id, job.done, job.total, job.failed)
+                    .job_progress(&job.id, &worker, job.done, job.total, job.failed)
                     .await
                 {
                     tracing::warn!(job = %job.id, error = %e, "could not record job progress");
                 }
             }
-        })
+        }))
     };
     let ids: Vec<i64> = pages.iter().map(|p| p.id).collect();
     let ingest_request = IngestRequest {
@@ -603,7 +657,7 @@ async fn run_package(
     let outcome = archive
         .ingest(ingest_request, Box::new(source), progress)
         .await;
-    persist.abort();
+    drop(persist);
     drop(spool);
     let report = outcome.map_err(|e| match e {
         IngestError::Storage(_) | IngestError::Database(_) | IngestError::Io(_) => {

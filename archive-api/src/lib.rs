@@ -40,7 +40,7 @@ pub use archive::{
     Archive, ArchiveConfig, IngestError, IngestProgress, IngestReport, IngestRequest, ObjectError,
     OpenError, PageReport, ProgressFn,
 };
-pub use blobs::{BlobError, BlobStore, StoredObject};
+pub use blobs::{BlobError, BlobStore, REFRESH_AFTER, StoredObject};
 pub use index::{IndexError, SearchHit, SearchIndex, SearchOrder, SearchQuery, SearchResults};
 pub use repo::{CopyRecord, NewDossier, Repo, RepoError, Totals};
 

@@ -8,7 +8,8 @@ use archive_api::Archive;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Keep unrecorded objects younger than this many hours: they may belong to work still in progress.
+    /// Keep unrecorded objects younger than this many hours: they may belong to work still in progress
+    /// (in service, more than 1 and more than the longest packaging job).
     #[arg(long, default_value_t = 24.0)]
     grace_hours: f64,
     /// Only list what would be removed.

@@ -142,7 +142,10 @@ impl SharedStorage {
             .expect("SOHOA_TEST_S3 (http://HOST:PORT) for SOHOA_TEST_BACKEND=postgres-s3");
         let unique = unique_name();
         let database = format!("sohoa_test_{unique}");
-        psql(&admin_url, &format!("CREATE DATABASE {database}"));
+        psql(
+            &admin_url,
+            &format!("CREATE DATABASE {database} ENCODING 'UTF8' TEMPLATE template0"),
+        );
         let (base, _) = admin_url
             .rsplit_once('/')
             .expect("a database URL ends with /DB");

@@ -1,4 +1,4 @@
-//! Accounts, their bearer tokens, and the append-only audit log (SQLite).
+//! Accounts, their bearer tokens, and the append-only audit log.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -360,9 +360,12 @@ mod tests {
     #[tokio::test]
     async fn the_audit_log_cannot_be_changed_or_emptied() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = Repo::open_sqlite(&dir.path().join("sohoa.db"))
-            .await
-            .unwrap();
+        for repo in crate::repo::backend::test_repos(dir.path()).await {
+            audit_log_is_append_only(repo).await;
+        }
+    }
+
+    async fn audit_log_is_append_only(repo: Repo) {
         let entry = NewAuditEntry {
             actor: "lan",
             role: Role::Archivist,

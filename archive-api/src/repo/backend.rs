@@ -43,6 +43,15 @@ impl Backend {
         }
     }
 
+    /// Appended to a `SELECT` of a row that the rest of the transaction changes on its behalf (the
+    /// dossier whose waiting pages are numbered), so concurrent transactions take turns.
+    pub(super) fn for_update(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE",
+        }
+    }
+
     /// Appended to a `SELECT` that claims rows for work, so concurrent claimers pass over each other's rows
     /// instead of waiting (SQLite writes one at a time and needs nothing).
     pub(super) fn skip_locked(self) -> &'static str {
@@ -181,6 +190,33 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Repositories to run a test against: SQLite in `dir`, and a fresh PostgreSQL database when
+/// `SOHOA_TEST_POSTGRES` names a role that may create databases (`.ci/run` sets it).
+#[cfg(test)]
+pub(crate) async fn test_repos(dir: &Path) -> Vec<Repo> {
+    let mut repos = vec![Repo::open_sqlite(&dir.join("sohoa.db")).await.unwrap()];
+    if let Ok(admin) = std::env::var("SOHOA_TEST_POSTGRES") {
+        let admin_repo = Repo::open(&admin).await.unwrap();
+        let name = format!(
+            "sohoa_unit_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        sqlx::query(&format!(
+            "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"
+        ))
+        .execute(&admin_repo.pool)
+        .await
+        .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        repos.push(Repo::open(&format!("{base}/{name}")).await.unwrap());
+    }
+    repos
 }
 
 #[cfg(test)]

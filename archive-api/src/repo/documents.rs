@@ -90,12 +90,25 @@ impl Repo {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(job) = &document.job {
+            let mut taken = 0;
             for id in &job.pending {
-                sqlx::query("DELETE FROM pending_pages WHERE id = $1 AND dossier_id = $2")
+                taken += sqlx::query("DELETE FROM pending_pages WHERE id = $1 AND dossier_id = $2")
                     .bind(id)
                     .bind(dossier_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+            }
+            if taken != job.pending.len() as u64 {
+                // Another run packaged some of these pages first: recording them again would make a
+                // second document of the same pages.
+                tx.rollback().await?;
+                return Err(RepoError::Conflict(format!(
+                    "{} of the {} waiting pages of job {} were already packaged",
+                    job.pending.len() as u64 - taken,
+                    job.pending.len(),
+                    job.id
+                )));
             }
         }
         if let Some(old) = document

@@ -1,5 +1,5 @@
 //! Dossiers as the desk and the portal see them: details, status, documents and pages, pages waiting to be
-//! packaged, reused results, units and procedures (SQLite).
+//! packaged, reused results, units and procedures.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -455,7 +455,12 @@ impl Repo {
     ) -> Result<Result<Vec<PendingPage>, super::KeptAnswer>, RepoError> {
         let now = now_rfc3339();
         let mut tx = self.pool.begin().await?;
-        let dossier_id: i64 = sqlx::query_scalar("SELECT id FROM dossiers WHERE code = $1")
+        // Locked on PostgreSQL, so two uploads to one dossier at once number their pages in turn.
+        let lock = format!(
+            "SELECT id FROM dossiers WHERE code = $1{}",
+            self.backend.for_update()
+        );
+        let dossier_id: i64 = sqlx::query_scalar(&lock)
             .bind(code)
             .fetch_optional(&mut *tx)
             .await?

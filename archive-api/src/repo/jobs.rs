@@ -265,25 +265,30 @@ impl Repo {
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
-    /// Records a job's progress (and that it runs).
+    /// Records a job's progress, if `worker` still holds it.
     pub async fn job_progress(
         &self,
         id: &str,
+        worker: &str,
         done: i64,
         total: Option<i64>,
         failed: i64,
     ) -> Result<(), RepoError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'running', done = $1, total = COALESCE($2, total), failed = $3,
-                    updated_at = $4 WHERE id = $5",
+        let updated = sqlx::query(
+            "UPDATE jobs SET done = $1, total = COALESCE($2, total), failed = $3, updated_at = $4
+             WHERE id = $5 AND worker = $6 AND state = 'running'",
         )
         .bind(done)
         .bind(total)
         .bind(failed)
         .bind(now_rfc3339())
         .bind(id)
+        .bind(worker)
         .execute(&self.pool)
         .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(());
+        }
         self.announce(id).await
     }
 
@@ -306,10 +311,11 @@ impl Repo {
         self.notify(JOB_CHANNEL, &payload).await
     }
 
-    /// Records how a job ended: its report, or why it failed for good.
+    /// Records how a job ended, if `worker` still holds it: its report, or why it failed for good.
     pub async fn finish_job(
         &self,
         id: &str,
+        worker: &str,
         result: Result<&serde_json::Value, &str>,
     ) -> Result<(), RepoError> {
         let (state, result, error) = match result {
@@ -319,13 +325,14 @@ impl Repo {
         sqlx::query(
             "UPDATE jobs SET state = $1, result = $2, error = $3, updated_at = $4, worker = NULL,
                     lease_until = NULL
-             WHERE id = $5",
+             WHERE id = $5 AND worker = $6 AND state = 'running'",
         )
         .bind(state)
         .bind(result)
         .bind(error)
         .bind(now_rfc3339())
         .bind(id)
+        .bind(worker)
         .execute(&self.pool)
         .await?;
         self.announce(id).await

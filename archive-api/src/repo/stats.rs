@@ -1,4 +1,4 @@
-//! The warehouse statistics provinces publish, per unit or level and period (SQLite).
+//! The warehouse statistics provinces publish, per unit or level and period.
 //!
 //! Periods are whole days in Vietnam time, `from` and `to` inclusive. Every time is stored as RFC 3339 in
 //! +07:00, so its first ten characters are its Vietnamese date and compare as text.

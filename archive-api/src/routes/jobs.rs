@@ -156,8 +156,11 @@ async fn job_events(
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => {
+                            // Ended here, or no longer followed here (run elsewhere): the row says.
                             let latest = archive.repo().job(&id).await.ok().flatten()?;
-                            return Some((Ok(event_of(&latest)), Step::End));
+                            let next =
+                                next_of(&latest, Step::Poll(archive.clone(), latest.clone()));
+                            return Some((Ok(event_of(&latest)), next));
                         }
                     }
                 },
