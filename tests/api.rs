@@ -832,6 +832,7 @@ fn the_openapi_document_and_the_operator_probes_match_the_server() {
             "{path} missing from /openapi.json"
         );
     }
+    assert!(paths["/v1/dossiers/{code}/pages/{id}"]["patch"].is_object());
     assert!(
         paths["/v1/search"]["get"]["parameters"]
             .as_array()

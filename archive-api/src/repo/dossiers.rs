@@ -584,18 +584,28 @@ impl Repo {
         position: i64,
     ) -> Result<Option<Vec<PendingPage>>, RepoError> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query(
-            "SELECT p.dossier_id, p.kind FROM pending_pages p JOIN dossiers d ON d.id = p.dossier_id
-             WHERE p.id = $1 AND d.code = $2",
-        )
-        .bind(id)
-        .bind(code)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(found) = found else {
+        // Locked as an upload locks it, so a move and an upload to one dossier number pages in turn.
+        let lock = format!(
+            "SELECT id FROM dossiers WHERE code = $1{}",
+            self.backend.for_update()
+        );
+        let Some(dossier_id) = sqlx::query_scalar::<_, i64>(&lock)
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
             return Ok(None);
         };
-        let (dossier_id, kind): (i64, String) = (found.get(0), found.get(1));
+        let Some(kind) = sqlx::query_scalar::<_, String>(
+            "SELECT kind FROM pending_pages WHERE id = $1 AND dossier_id = $2",
+        )
+        .bind(id)
+        .bind(dossier_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
         let mut order: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM pending_pages WHERE dossier_id = $1 AND kind = $2 ORDER BY position, id",
         )
