@@ -471,6 +471,60 @@ fn a_clerk_moves_a_waiting_page_and_the_others_shift() {
     assert!(audit.to_string().contains("to position 99"), "{audit}");
 }
 
+#[test]
+fn a_clerk_turns_a_waiting_page_and_it_is_read_and_packaged_turned() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let clerk = Api::new(&server, &sohoa.token("clerk", &[UNIT]));
+    let code = format!("{UNIT}-231128-0044");
+    clerk.register(dossier(&code));
+    let page = png(&sohoa, "upright.png", CERTIFICATE);
+    let added: Value = clerk
+        .upload_page(&code, "upright.png", &page, None)
+        .json()
+        .unwrap();
+    let id = added["pages"][0]["id"].as_i64().unwrap();
+    assert_eq!(added["pages"][0]["turn"], 0);
+    let path = format!("/v1/dossiers/{code}/pages/{id}");
+
+    // Quarter turns add up; only quarter turns are taken; something must be asked.
+    let turned: Value = clerk.patch(&path, json!({"rotate": 90})).json().unwrap();
+    assert_eq!(turned["pages"][0]["turn"], 1, "{turned}");
+    let turned: Value = clerk.patch(&path, json!({"rotate": 90})).json().unwrap();
+    assert_eq!(turned["pages"][0]["turn"], 2, "{turned}");
+    for nonsense in [
+        json!({"rotate": 45}),
+        json!({}),
+        json!({"rotate": 90, "tilt": 1}),
+    ] {
+        assert_eq!(
+            clerk.patch(&path, nonsense.clone()).status(),
+            StatusCode::BAD_REQUEST,
+            "{nonsense}"
+        );
+    }
+
+    // The clerk's half turn is taken over what the OCR engine would detect (the page is upright): the page
+    // is packaged turned, and says so.
+    let job: Value = clerk.finalize(&code).json().unwrap();
+    let job = clerk.wait_for_job(job["id"].as_str().unwrap());
+    assert_eq!(job["state"], "done", "{job}");
+    let view: Value = clerk.get(&format!("/v1/dossiers/{code}")).json().unwrap();
+    let packaged = &view["documents"][0]["pages"][0];
+    assert!(
+        packaged["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("rotated")),
+        "{packaged}"
+    );
+    let audit: Value = admin(&sohoa, &server)
+        .get(&format!("/v1/audit?action=pages.turn&dossier={code}"))
+        .json()
+        .unwrap();
+    assert!(audit.to_string().contains("by 90 degrees"), "{audit}");
+}
+
 /// Reads Server-Sent Events until the stream ends: (event name, data).
 fn read_events(response: Response) -> Vec<(String, Value)> {
     let mut events = Vec::new();

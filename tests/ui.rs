@@ -413,7 +413,37 @@ async fn digitize_and_find(
         .await
         .unwrap();
     until_js(browser, "the rescan in place of page 2", SCREEN_TIMEOUT, "document.querySelectorAll('#pending .pending-page').length === 3 && document.querySelector('#pending .pending-page:nth-child(2) .origin').textContent === 'trang-2-quet-lai.png' && [...document.querySelectorAll('#pending .pending-page img')].every(i => i.complete && i.naturalWidth > 0)").await;
+    // A sideways sheet is turned a quarter at a time; four quarters leave it as scanned (its orientation
+    // detected again), so the text the archivist searches below stays readable.
+    click(browser, "#pending .pending-page:nth-child(3) button.rotate").await;
+    until_js(
+        browser,
+        "page 3 turned a quarter",
+        SCREEN_TIMEOUT,
+        "document.querySelector('#pending .pending-page:nth-child(3) figure').classList.contains('turn-1') && !!document.querySelector('#pending .pending-page:nth-child(3) .badge.turned')",
+    )
+    .await;
     screenshot(browser, "02-desk-pages-waiting.png", None).await;
+    for quarter in 2..=4 {
+        click(browser, "#pending .pending-page:nth-child(3) button.rotate").await;
+        until_js(
+            browser,
+            "page 3 turned another quarter",
+            SCREEN_TIMEOUT,
+            &format!(
+                "document.querySelector('#pending .pending-page:nth-child(3) figure').classList.contains('turn-{}')",
+                quarter % 4
+            ),
+        )
+        .await;
+    }
+    until_js(
+        browser,
+        "page 3 back as scanned",
+        SCREEN_TIMEOUT,
+        "!document.querySelector('#pending .pending-page:nth-child(3) .badge.turned')",
+    )
+    .await;
 
     // Submitted: the progress runs live to the end; the pages come back with confidence and flags.
     click(browser, "#submit").await;

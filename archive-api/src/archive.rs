@@ -606,6 +606,7 @@ impl PageSource for StoredPages {
             frames: 1,
             dpi: Some(page.dpi),
             container: None,
+            turn: None,
         }))
     }
 

@@ -607,9 +607,12 @@ async fn run_package(
         tokio::fs::write(&path, &bytes)
             .await
             .map_err(Failure::passing)?;
-        files.push((path, page.origin.clone()));
+        let turn = u8::try_from(page.turn.rem_euclid(4))
+            .ok()
+            .filter(|&q| q != 0);
+        files.push((path, page.origin.clone(), turn));
     }
-    let source = FileImport::labelled(files).map_err(Failure::input)?;
+    let source = FileImport::labelled_turned(files).map_err(Failure::input)?;
 
     // Progress reaches subscribers from the pipeline's thread at once, and the job's row shortly after.
     let live = updates.clone();

@@ -219,13 +219,15 @@ function renderPending() {
       return el(
         'li',
         { class: 'thumb pending-page', dataset: { id: page.id } },
-        el('figure', {}, preview(page.blake3, `${label}: ${page.origin}`),
+        el('figure', { class: `turn-${page.turn || 0}` }, preview(page.blake3, `${label}: ${page.origin}`),
           el('figcaption', {}, el('strong', {}, label), ' ', el('span', { class: 'origin' }, page.origin))),
-        el('p', { class: 'badges' }, el('span', { class: 'badge waiting' }, t('desk.waitingOcr'))),
+        el('p', { class: 'badges' }, el('span', { class: 'badge waiting' }, t('desk.waitingOcr')),
+          page.turn ? el('span', { class: 'badge turned' }, t('desk.turned', { degrees: page.turn * 90 })) : null),
         el('div', { class: 'actions', role: 'group', 'aria-label': label },
           el('button', { type: 'button', 'aria-label': t('desk.moveEarlier', { n }), title: t('desk.earlier'), disabled: n === 1, onclick: () => move(page, n - 1) }, '←'),
           el('button', { type: 'button', 'aria-label': t('desk.moveLater', { n }), title: t('desk.later'), disabled: n === pending.length, onclick: () => move(page, n + 1) }, '→'),
           el('button', { type: 'button', 'aria-label': t('desk.replacePage', { n }), onclick: () => pickRescan((file) => replaceWaiting(page, n, file)) }, t('desk.replace')),
+          el('button', { type: 'button', class: 'rotate', 'aria-label': t('desk.rotatePage', { n }), title: t('desk.rotate'), onclick: () => rotate(page, n) }, '↻'),
           el('button', { type: 'button', class: 'danger', 'aria-label': t('desk.removePage', { n }), onclick: () => remove(page, n) }, t('desk.remove'))),
       );
     }),
@@ -319,6 +321,20 @@ async function move(page, position) {
     // Keyboard users keep their place: focus follows the page.
     const card = byId('pending').querySelector(`[data-id="${page.id}"] button:not([disabled])`);
     card?.focus();
+  } catch (error) {
+    context.report(error);
+  }
+}
+
+/** Turns a waiting page a quarter clockwise: it is read, and shown in the PDF, turned so. */
+async function rotate(page, n) {
+  try {
+    const { pages } = await api.json(`/v1/dossiers/${encodeURIComponent(state.dossier.code)}/pages/${page.id}`, 'PATCH', { rotate: 90 });
+    state.dossier.pending = pages;
+    renderPending();
+    const turned = pages.find((p) => p.id === page.id);
+    context.notify(t('desk.rotated', { n, degrees: ((turned && turned.turn) || 0) * 90 }));
+    byId('pending').querySelector(`[data-id="${page.id}"] button.rotate`)?.focus();
   } catch (error) {
     context.report(error);
   }

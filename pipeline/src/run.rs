@@ -353,7 +353,7 @@ fn process_page(
     let text = if prepared.blank {
         PageText::default()
     } else {
-        let read = read_upright(prepared, options)?;
+        let read = read_upright(prepared, options, page.turn)?;
         geometry.quarter_turns = read.quarter_turns;
         geometry.deskew_degrees = read.deskew_degrees;
         quality.rotated_degrees = u16::from(read.quarter_turns) * 90;
@@ -390,20 +390,23 @@ struct Upright {
 
 /// Turns the page the way the orientation detector says, straightens it and reads it. When the detector
 /// is unsure and the reading is poor, reads it every other way up too and keeps the best reading, so no
-/// readable page comes out unreadable.
+/// readable page comes out unreadable. A turn a person asked for (`turn`) is taken as it is.
 fn read_upright(
     prepared: cleanup::Prepared,
     options: &PipelineOptions,
+    turn: Option<u8>,
 ) -> Result<Upright, OcrError> {
     let dpi = prepared.dpi;
-    let detected = if options.detect_orientation {
+    let asked = turn.map(|q| q % 4);
+    let detected = if options.detect_orientation && asked.is_none() {
         osd::detect(&prepared.image, dpi, &options.ocr)
     } else {
         None
     };
-    let sure = !options.detect_orientation
+    let sure = asked.is_some()
+        || !options.detect_orientation
         || detected.is_some_and(|o| o.confidence >= options.orientation_confidence);
-    let first = detected.map_or(0, |o| o.quarter_turns);
+    let first = asked.unwrap_or_else(|| detected.map_or(0, |o| o.quarter_turns));
     let read = |image: GrayImage, quarter_turns: u8| -> Result<Upright, OcrError> {
         let upright = cleanup::turn(image, quarter_turns);
         let skew = cleanup::estimate_skew(&upright, dpi, options.cleanup.max_skew_degrees);
@@ -516,6 +519,7 @@ mod tests {
                 frames: 1,
                 dpi: Some(300.0),
                 container: None,
+                turn: None,
             }))
         }
     }

@@ -581,6 +581,7 @@ impl PageSource for EsclSource {
                         frames: 1,
                         dpi: self.resolution.map(|r| r as f32),
                         container: None,
+                        turn: None,
                     }));
                 }
                 // No more pages: the job is over.

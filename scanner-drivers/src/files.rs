@@ -67,6 +67,7 @@ pub enum FileImportError {
 struct Entry {
     path: PathBuf,
     label: String,
+    turn: Option<u8>,
     kind: Kind,
     frames: u32,
 }
@@ -98,6 +99,7 @@ struct OpenFile {
     next_frame: u32,
     frames: u32,
     name: String,
+    turn: Option<u8>,
     /// For a PDF, the parsed document its page images are taken from.
     pdf: Option<PdfFile>,
 }
@@ -122,6 +124,7 @@ impl OpenFile {
                 frames: self.frames,
                 dpi: None,
                 container: None,
+                turn: self.turn,
             });
         };
         match pdf.page_image(frame as usize, max_pixels) {
@@ -136,6 +139,7 @@ impl OpenFile {
                     bytes: Arc::clone(&self.bytes),
                     media_type: "application/pdf",
                 }),
+                turn: self.turn,
             }),
             Err(reason) => Err(SourceError { origin, reason }),
         }
@@ -190,12 +194,21 @@ impl FileImport {
     pub fn labelled(
         files: impl IntoIterator<Item = (PathBuf, String)>,
     ) -> Result<Self, FileImportError> {
+        Self::labelled_turned(files.into_iter().map(|(path, label)| (path, label, None)))
+    }
+
+    /// Like [`FileImport::labelled`], each file with the quarter turns clockwise a person asked for
+    /// (see [`ScannedPage::turn`]).
+    pub fn labelled_turned(
+        files: impl IntoIterator<Item = (PathBuf, String, Option<u8>)>,
+    ) -> Result<Self, FileImportError> {
         let limits = ImportLimits::default();
         let mut import = Self::empty(limits);
-        for (path, label) in files {
+        for (path, label, turn) in files {
             import.add_path(&path, true)?;
             if let Some(entry) = import.entries.last_mut() {
                 entry.label = label;
+                entry.turn = turn;
             }
         }
         if import.entries.is_empty() {
@@ -247,6 +260,7 @@ impl FileImport {
         self.entries.push(Entry {
             path: path.to_path_buf(),
             label: path.display().to_string(),
+            turn: None,
             kind,
             frames,
         });
@@ -290,6 +304,7 @@ impl FileImport {
             next_frame: 0,
             frames: entry.frames,
             name: entry.label.clone(),
+            turn: entry.turn,
             pdf,
         })
     }

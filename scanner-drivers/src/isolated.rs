@@ -178,6 +178,7 @@ fn parse_frame(line: &str, stdout: &mut impl Read) -> Frame {
                 frames: 1,
                 dpi: header.dpi,
                 container: None,
+                turn: None,
             })
         }
         "error" => match serde_json::from_str::<ErrorFrame>(rest) {

@@ -69,6 +69,9 @@ pub struct ScannedPage {
     /// The file the page was taken out of, when `bytes` is not the whole file (a page image from a
     /// scan-to-PDF file): kept beside the page as what the scanner delivered.
     pub container: Option<Container>,
+    /// Quarter turns clockwise (1-3) that a person asked for, read instead of the orientation the OCR
+    /// engine would detect; `None` to detect it.
+    pub turn: Option<u8>,
 }
 
 /// The file a page was taken out of.

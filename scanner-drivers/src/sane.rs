@@ -682,6 +682,7 @@ impl SaneSource {
             frames: 1,
             dpi: Some(self.dpi as f32),
             container: None,
+            turn: None,
         }))
     }
 }

@@ -164,6 +164,9 @@ pub struct PendingPage {
     pub origin: String,
     /// Its size in bytes.
     pub size: i64,
+    /// Quarter turns clockwise the clerk gave it (0-3), read instead of the detected orientation.
+    #[serde(default)]
+    pub turn: i64,
 }
 
 /// A unit as registered.
@@ -497,6 +500,7 @@ impl Repo {
                 blake3: object.blake3.clone(),
                 origin: origin.clone(),
                 size,
+                turn: 0,
             });
         }
         if let Some((actor, key, fingerprint)) = key {
@@ -533,7 +537,7 @@ impl Repo {
         kind: Option<&str>,
     ) -> Result<Vec<PendingPage>, RepoError> {
         let rows = sqlx::query(
-            "SELECT p.id, p.kind, p.position, p.blake3, p.origin, p.size
+            "SELECT p.id, p.kind, p.position, p.blake3, p.origin, p.size, p.turn
              FROM pending_pages p JOIN dossiers d ON d.id = p.dossier_id
              WHERE d.code = $1 AND ($2 IS NULL OR p.kind = $3) ORDER BY p.kind DESC, p.position",
         )
@@ -551,6 +555,7 @@ impl Repo {
                 blake3: r.get(3),
                 origin: r.get(4),
                 size: r.get(5),
+                turn: r.get(6),
             })
             .collect())
     }
@@ -572,6 +577,29 @@ impl Repo {
         }
         tx.commit().await?;
         Ok(removed)
+    }
+
+    /// Turns a waiting page of dossier `code` by `quarter_turns` more clockwise. Answers the dossier's
+    /// waiting pages, or `None` if it has no such page.
+    pub async fn turn_pending_page(
+        &self,
+        code: &str,
+        id: i64,
+        quarter_turns: i64,
+    ) -> Result<Option<Vec<PendingPage>>, RepoError> {
+        let turned = sqlx::query(
+            "UPDATE pending_pages SET turn = (turn + $1) % 4
+             WHERE id = $2 AND dossier_id = (SELECT id FROM dossiers WHERE code = $3)",
+        )
+        .bind(quarter_turns.rem_euclid(4))
+        .bind(id)
+        .bind(code)
+        .execute(&self.pool)
+        .await?;
+        if turned.rows_affected() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.pending_pages(code, None).await?))
     }
 
     /// Moves waiting page `id` of a dossier to `position` (from 1) among the waiting pages of its kind,

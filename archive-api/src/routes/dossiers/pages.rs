@@ -403,16 +403,23 @@ pub(super) async fn remove_page(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Where a waiting page goes.
+/// Where a waiting page goes, and how it is turned.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PagePlacement {
     /// Its new place among the waiting pages of its kind, from 1; a place past the end puts it last.
-    position: i64,
+    #[serde(default)]
+    position: Option<i64>,
+    /// Degrees to turn it clockwise, added to any turn before: 90, 180, 270 (or -90). The scan is kept as
+    /// it is; the page is read, and shown in the PDF, turned so, instead of the orientation the OCR
+    /// engine would detect.
+    #[serde(default)]
+    rotate: Option<i64>,
 }
 
 /// Moves a waiting page to another place in its document (the pages between shift by one), as a clerk
-/// reorders sheets before packaging. Answers the dossier's waiting pages in their new order.
+/// reorders sheets before packaging, and/or turns it a quarter, half or three quarters. Answers the
+/// dossier's waiting pages in their new order.
 #[utoipa::path(patch, path = "/v1/dossiers/{code}/pages/{id}", tag = "pages", request_body = PagePlacement,
     params(("code" = String, Path, description = "dossier code", pattern = "^[0-9]{3}\\.[0-9]{2}\\.[0-9]{2}\\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{1,6}$"),
            ("id" = i64, Path, description = "the waiting page's id")),
@@ -433,34 +440,75 @@ pub(super) async fn move_page(
         &code,
     )
     .await?;
-    if !(1..=i64::from(u32::MAX)).contains(&placement.position) {
+    if placement.position.is_none() && placement.rotate.is_none() {
+        return Err(ApiError::invalid(
+            "give the page's new `position`, or `rotate` (degrees clockwise), or both",
+        ));
+    }
+    if let Some(position) = placement.position
+        && !(1..=i64::from(u32::MAX)).contains(&position)
+    {
         return Err(ApiError::invalid(format!(
-            "position must be a page number from 1, not {}",
-            placement.position
+            "position must be a page number from 1, not {position}"
         )));
     }
-    let pages = archive
-        .repo()
-        .move_pending_page(&dossier.code, id, placement.position)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "page-not-found",
-                format!("dossier {} has no waiting page {id}", dossier.code),
-            )
-        })?;
-    caller
-        .record(
-            &archive,
-            "pages.move",
-            &format!(
-                "{} page {id} to position {}",
-                dossier.code, placement.position
-            ),
-            Some(&dossier.code),
+    let quarter_turns = match placement.rotate {
+        None => None,
+        Some(degrees @ (-90 | 90 | 180 | 270)) => Some(degrees / 90),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "rotate must be 90, 180, 270 or -90 degrees, not {other}"
+            )));
+        }
+    };
+    let not_found = || {
+        ApiError::not_found(
+            "page-not-found",
+            format!("dossier {} has no waiting page {id}", dossier.code),
         )
-        .await?;
-    Ok(Json(UploadedPages { pages }))
+    };
+    let mut pages = None;
+    if let Some(quarter_turns) = quarter_turns {
+        pages = Some(
+            archive
+                .repo()
+                .turn_pending_page(&dossier.code, id, quarter_turns)
+                .await?
+                .ok_or_else(not_found)?,
+        );
+        caller
+            .record(
+                &archive,
+                "pages.turn",
+                &format!(
+                    "{} page {id} by {} degrees",
+                    dossier.code,
+                    quarter_turns * 90
+                ),
+                Some(&dossier.code),
+            )
+            .await?;
+    }
+    if let Some(position) = placement.position {
+        pages = Some(
+            archive
+                .repo()
+                .move_pending_page(&dossier.code, id, position)
+                .await?
+                .ok_or_else(not_found)?,
+        );
+        caller
+            .record(
+                &archive,
+                "pages.move",
+                &format!("{} page {id} to position {position}", dossier.code),
+                Some(&dossier.code),
+            )
+            .await?;
+    }
+    Ok(Json(UploadedPages {
+        pages: pages.unwrap_or_default(),
+    }))
 }
 
 /// Packages the waiting pages of one kind into a document: `202` with the job, whose progress is at
