@@ -230,6 +230,12 @@ fn scans_started_over_http_report_their_progress_and_document() {
             .unwrap()
             .json()
             .unwrap();
+        // Each page is listed with its reading as soon as it is read.
+        assert_eq!(
+            status["pages"].as_array().map(Vec::len),
+            status["pages_done"].as_u64().map(|n| n as usize),
+            "{status}"
+        );
         if status["state"] != "scanning" {
             break status;
         }
@@ -241,6 +247,14 @@ fn scans_started_over_http_report_their_progress_and_document() {
     };
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["pages_done"], 10);
+    let numbers: Vec<u64> = status["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>(), "{status}");
+    assert!(status["pages"][0]["confidence"].is_number(), "{status}");
     let document = status["document"].as_str().unwrap();
     let pdf = client
         .get(format!("{}/v1/objects/{document}", server.url))

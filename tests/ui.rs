@@ -638,6 +638,14 @@ fn a_clerk_scans_a_sheet_from_a_scanner_the_server_drives() {
         .await;
         let origin = text_of(browser, "#documents .page-card .origin").await;
         assert!(origin.starts_with("test:0"), "{origin}");
+        // Each sheet was shown with its reading as it was read, and stays listed with it.
+        until_js(
+            browser,
+            "the scanned sheets with their readings",
+            SCREEN_TIMEOUT,
+            "document.querySelectorAll('#scanned .scanned-page .badge.confidence').length >= 1",
+        )
+        .await;
         screenshot(browser, "08-desk-scanned.png", Some("#scanner-box")).await;
     });
 }

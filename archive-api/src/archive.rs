@@ -158,7 +158,7 @@ pub struct IngestRequest {
 }
 
 /// Progress of an ingest, reported after every page.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct IngestProgress {
     /// Pages finished (including failed ones).
     pub done: usize,
@@ -166,6 +166,9 @@ pub struct IngestProgress {
     pub total: Option<usize>,
     /// Pages that failed so far.
     pub failed: usize,
+    /// The page just finished: its master, OCR confidence and flags (or, failed, why), so a clerk sees
+    /// each page as it is read.
+    pub page: Option<PageReport>,
 }
 
 /// A progress callback.
@@ -851,6 +854,7 @@ fn package(
             done,
             total,
             failed: failures.len(),
+            page: reports.last().cloned(),
         });
         Ok::<_, IngestError>(())
     })?;

@@ -340,6 +340,22 @@ async function rotate(page, n) {
   }
 }
 
+/** The sheets of a scan in progress, each as soon as it is read: its OCR confidence and flags (the image
+ * follows once the scan is stored). */
+function renderScanned(pages) {
+  fill(
+    byId('scanned'),
+    pages.map((page) => el(
+      'li',
+      { class: 'thumb scanned-page', dataset: { n: page.n } },
+      el('p', {}, el('strong', {}, t('desk.page', { n: page.n })), ' ', el('span', { class: 'origin' }, page.origin)),
+      el('p', { class: 'badges' },
+        el('span', { class: 'badge confidence' }, t('desk.confidence', { value: Math.round(page.confidence) })),
+        page.flags.map((flag) => el('span', { class: `badge flag ${WARNING_FLAGS.has(flag) ? 'warn' : 'info'}`, dataset: { flag } }, t(`flag.${flag}`)))),
+    )),
+  );
+}
+
 async function remove(page, n) {
   try {
     await api.request(`/v1/dossiers/${encodeURIComponent(state.dossier.code)}/pages/${page.id}`, { method: 'DELETE' });
@@ -475,10 +491,12 @@ async function scan() {
     });
     while (job.state === 'scanning') {
       status.textContent = t('desk.scanning', { done: job.pages_done, failed: job.pages_failed });
+      renderScanned(job.pages || []);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       job = await api.json(`/v1/scans/${job.id}`);
     }
     status.textContent = job.state === 'done' ? t('desk.scanDone', { done: job.pages_done }) : t('desk.scanFailed', { error: job.error || job.incomplete || '' });
+    renderScanned(job.pages || []);
     await load(dossier.code);
   } catch (error) {
     status.textContent = '';

@@ -57,6 +57,9 @@ pub struct ScanStatus {
     pub pages_done: usize,
     /// Pages that failed so far.
     pub pages_failed: usize,
+    /// Each page as it was read, in order: master, OCR confidence and flags (or why it failed). The page
+    /// images can be fetched once the scan is done and its document recorded.
+    pub pages: Vec<crate::PageReport>,
     /// The document made, when done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<String>,
@@ -240,6 +243,7 @@ async fn start_scan(
             state: "scanning",
             pages_done: 0,
             pages_failed: 0,
+            pages: Vec::new(),
             document: None,
             incomplete: None,
             error: None,
@@ -257,6 +261,9 @@ async fn start_scan(
         let mut status = lock(&progress_job);
         status.pages_done = p.done;
         status.pages_failed = p.failed;
+        if let Some(page) = p.page {
+            status.pages.push(page);
+        }
     });
     let interruption = scan.interruption;
     tokio::spawn(async move {
