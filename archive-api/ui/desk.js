@@ -262,7 +262,7 @@ function renderDocuments() {
               el('figure', {}, preview(page.blake3, `${label}: ${page.origin}`),
                 el('figcaption', {}, el('strong', {}, label), ' ', el('span', { class: 'origin' }, page.origin))),
               el('p', { class: 'badges' },
-                el('span', { class: 'badge confidence' }, t('desk.confidence', { value: Math.round(page.confidence) })),
+                el('span', { class: `badge confidence ${page.flags.some((f) => WARNING_FLAGS.has(f)) ? 'warn' : ''}` }, t('desk.confidence', { value: Math.round(page.confidence) })),
                 el('span', { class: 'badge' }, t('desk.dpiValue', { value: Math.round(page.dpi) })),
                 page.flags.map((flag) => el('span', { class: `badge flag ${WARNING_FLAGS.has(flag) ? 'warn' : 'info'}`, dataset: { flag } }, t(`flag.${flag}`)))),
               el('div', { class: 'actions' },
@@ -350,7 +350,7 @@ function renderScanned(pages) {
       { class: 'thumb scanned-page', dataset: { n: page.n } },
       el('p', {}, el('strong', {}, t('desk.page', { n: page.n })), ' ', el('span', { class: 'origin' }, page.origin)),
       el('p', { class: 'badges' },
-        el('span', { class: 'badge confidence' }, t('desk.confidence', { value: Math.round(page.confidence) })),
+        el('span', { class: `badge confidence ${page.flags.some((f) => WARNING_FLAGS.has(f)) ? 'warn' : ''}` }, t('desk.confidence', { value: Math.round(page.confidence) })),
         page.flags.map((flag) => el('span', { class: `badge flag ${WARNING_FLAGS.has(flag) ? 'warn' : 'info'}`, dataset: { flag } }, t(`flag.${flag}`)))),
     )),
   );
