@@ -172,11 +172,6 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
     rows
 }
 
-/// The objects in an archive's store.
-fn stored_objects(sohoa: &Sohoa) -> BTreeSet<String> {
-    sohoa.stored_objects()
-}
-
 fn assert_refused(output: &Output, names: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "refused: {stderr}");
@@ -193,7 +188,7 @@ fn assert_nothing_recorded(target: &Sohoa) {
         "rows recorded from a refused bag: {rows:?}"
     );
     assert!(
-        stored_objects(target).is_empty(),
+        target.stored_objects().is_empty(),
         "objects stored from a refused bag"
     );
     assert!(target.search("huong").is_empty());
@@ -366,7 +361,7 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
     for (imported, original) in rows.iter().zip(&source_rows) {
         assert_eq!(imported, original);
     }
-    assert_eq!(stored_objects(&target), stored_objects(&source));
+    assert_eq!(target.stored_objects(), source.stored_objects());
 
     // Every object comes back byte for byte through `sohoa get`.
     for (i, object) in described["objects"].as_array().unwrap().iter().enumerate() {
@@ -509,9 +504,9 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
     ]);
     assert!(ingested.status.success());
     let before = dump_rows(&target);
-    let objects_before = stored_objects(&target);
+    let objects_before = target.stored_objects();
     let output = target.run(&["import", bag.to_str().unwrap()]);
     assert_refused(&output, &[DOSSIER, "2.000815", "1.001234"]);
     assert_eq!(dump_rows(&target), before);
-    assert_eq!(stored_objects(&target), objects_before);
+    assert_eq!(target.stored_objects(), objects_before);
 }

@@ -189,11 +189,6 @@ impl JobBoard {
         worker.starts_with(&self.process)
     }
 
-    /// Forgets a job's live updates (it is being run elsewhere, or ended).
-    pub fn forget(&self, id: &str) {
-        self.retire(id);
-    }
-
     fn updates(&self, job: &JobRecord) -> Updates {
         let Ok(mut live) = self.live.lock() else {
             return Updates {
@@ -215,7 +210,8 @@ impl JobBoard {
         updates
     }
 
-    fn retire(&self, id: &str) {
+    /// Forgets a job's live updates (it ended, or is run elsewhere): its subscribers see the stream close.
+    pub fn retire(&self, id: &str) {
         if let Ok(mut live) = self.live.lock() {
             live.remove(id);
         }

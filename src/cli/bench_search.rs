@@ -428,13 +428,7 @@ fn corpus(vocabulary: &Vocabulary, pages: usize) -> impl Iterator<Item = Indexed
 /// Typical queries, without accents, as archivists type them: one, two or three words, common, middling
 /// or rare.
 fn queries(vocabulary: &Vocabulary, count: usize) -> Vec<(String, &'static str)> {
-    use unicode_normalization::UnicodeNormalization;
-    let fold = |word: &str| -> String {
-        word.nfd()
-            .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
-            .map(|c| if c == 'đ' { 'd' } else { c })
-            .collect()
-    };
+    let fold = typed_without_accents;
     let mut random = Random(7);
     let mut pick = |from: usize, to: usize| -> String {
         let rank = from + (random.next() as usize) % (to - from);
@@ -462,6 +456,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[at.min(sorted.len() - 1)]
+}
+
+/// A word as archivists type it in a hurry: lower case, no tone or vowel marks, `đ` as `d`
+/// ("Nguyễn" -> "nguyen", "đất" -> "dat").
+pub(super) fn typed_without_accents(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    word.to_lowercase()
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .map(|c| if c == 'đ' { 'd' } else { c })
+        .collect()
 }
 
 fn folder_size(dir: &Path) -> u64 {

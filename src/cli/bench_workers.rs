@@ -303,7 +303,7 @@ fn search_words(images: &[PathBuf]) -> Vec<String> {
         .flat_map(|text| {
             text.split_whitespace()
                 .filter(|w| w.chars().count() >= 4 && w.chars().all(char::is_alphabetic))
-                .map(fold)
+                .map(super::bench_search::typed_without_accents)
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -313,16 +313,6 @@ fn search_words(images: &[PathBuf]) -> Vec<String> {
         words.push("nguyen".to_owned());
     }
     words
-}
-
-/// Lower case without accents, as a clerk types in a hurry ("Nguyễn" -> "nguyen", "đất" -> "dat").
-fn fold(word: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    word.to_lowercase()
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .map(|c| if c == 'đ' { 'd' } else { c })
-        .collect()
 }
 
 fn median(values: &mut [f64]) -> f64 {

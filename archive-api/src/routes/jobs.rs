@@ -140,7 +140,7 @@ async fn job_events(
                                 .as_deref()
                                 .is_some_and(|w| !archive.jobs().is_local(w));
                         if finished(&latest) || elsewhere {
-                            archive.jobs().forget(&id);
+                            archive.jobs().retire(&id);
                             let next =
                                 next_of(&latest, Step::Poll(archive.clone(), latest.clone()));
                             return Some((Ok(event_of(&latest)), next));
