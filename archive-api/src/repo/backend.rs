@@ -161,20 +161,33 @@ impl Repo {
         )
     }
 
-    /// Within a transaction that adds pages or dossier changes: waits for any other such transaction to
-    /// end first. The search index follows those tables by increasing id; on PostgreSQL ids are handed out
-    /// before commit, so without this a transaction could commit a lower id after a follower had read past
-    /// it, and that page would never reach the index. (SQLite writes one transaction at a time already.)
-    pub(super) async fn serialize_followed_writes(
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// waiting its turn under the busy timeout: a transaction that read first and wrote later could find
+    /// another process had written in between and fail with "database is locked" (`SQLITE_BUSY_SNAPSHOT`),
+    /// which no timeout retries. PostgreSQL's row locks need nothing more.
+    pub(super) async fn begin_write(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, RepoError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Begins a transaction that adds pages or dossier changes, once any other such transaction has ended.
+    /// The search index follows those tables by increasing id; on PostgreSQL ids are handed out before
+    /// commit, so without the turn a transaction could commit a lower id after a follower had read past
+    /// it, and that page would never reach the index. (SQLite writes one transaction at a time already.)
+    pub(super) async fn begin_followed_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, RepoError> {
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7404826)")
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
-        Ok(())
+        Ok(tx)
     }
 }
 
@@ -222,6 +235,45 @@ pub(crate) async fn test_repos(dir: &Path) -> Vec<Repo> {
 #[cfg(test)]
 mod tests {
     use super::redact;
+    use crate::repo::Repo;
+
+    /// Two processes share one SQLite file: a transaction that reads, then writes after another process
+    /// has written, must wait its turn rather than fail with "database is locked" (seen under CI's load
+    /// when a worker recorded a document while the server took an upload).
+    #[tokio::test]
+    async fn a_write_transaction_on_sqlite_waits_for_another_process_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sohoa.db");
+        let first = Repo::open_sqlite(&path).await.unwrap();
+        let second = Repo::open_sqlite(&path).await.unwrap();
+
+        let mut tx = first.begin_write().await.unwrap();
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM units")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let other = tokio::spawn(async move {
+            sqlx::query("INSERT INTO units (code, name, level) VALUES ('B', 'Second', 'commune')")
+                .execute(&second.pool)
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !other.is_finished(),
+            "the other process must wait for the open write transaction"
+        );
+        sqlx::query("INSERT INTO units (code, name, level) VALUES ('A', 'First', 'commune')")
+            .execute(&mut *tx)
+            .await
+            .expect("a write transaction's write must not fail because another process wrote");
+        tx.commit().await.unwrap();
+        other.await.unwrap().unwrap();
+        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM units")
+            .fetch_one(&first.pool)
+            .await
+            .unwrap();
+        assert_eq!(after, before + 2);
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

@@ -45,8 +45,7 @@ impl Repo {
     /// transaction. Recording the same document for the same dossier again changes nothing.
     pub async fn record_document(&self, document: &mut NewDocument) -> Result<(), RepoError> {
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
-        self.serialize_followed_writes(&mut tx).await?;
+        let mut tx = self.begin_followed_write().await?;
         let dossier = &document.dossier;
         sqlx::query(
             "INSERT INTO dossiers (code, procedure_code, unit_code, received_at, created_at)
@@ -291,7 +290,7 @@ impl Repo {
         object: &ObjectRecord,
     ) -> Result<(), RepoError> {
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_object(&mut tx, object, &now).await?;
         sqlx::query(
             "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,

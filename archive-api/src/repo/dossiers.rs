@@ -320,8 +320,7 @@ impl Repo {
         code: &str,
         change: &DossierChange,
     ) -> Result<Option<DossierRecord>, RepoError> {
-        let mut tx = self.pool.begin().await?;
-        self.serialize_followed_writes(&mut tx).await?;
+        let mut tx = self.begin_followed_write().await?;
         let done = sqlx::query(
             "UPDATE dossiers SET status = COALESCE($1, status), applicant = COALESCE($2, applicant),
                     due_at = COALESCE($3, due_at), resolved_at = COALESCE($4, resolved_at), updated_at = $5
@@ -457,7 +456,7 @@ impl Repo {
         key: Option<(&str, &str, &str)>,
     ) -> Result<Result<Vec<PendingPage>, super::KeptAnswer>, RepoError> {
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locked on PostgreSQL, so two uploads to one dossier at once number their pages in turn.
         let lock = format!(
             "SELECT id FROM dossiers WHERE code = $1{}",
@@ -563,7 +562,7 @@ impl Repo {
     /// Removes waiting pages of a dossier by id (its object stays stored); returns how many went.
     pub async fn remove_pending_pages(&self, code: &str, ids: &[i64]) -> Result<u64, RepoError> {
         let mut removed = 0;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for id in ids {
             removed += sqlx::query(
                 "DELETE FROM pending_pages WHERE id = $1
@@ -611,7 +610,7 @@ impl Repo {
         id: i64,
         position: i64,
     ) -> Result<Option<Vec<PendingPage>>, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locked as an upload locks it, so a move and an upload to one dossier number pages in turn.
         let lock = format!(
             "SELECT id FROM dossiers WHERE code = $1{}",
@@ -766,8 +765,7 @@ impl Repo {
         let sql = format!(
             "INSERT INTO dossier_changes (dossier) SELECT code FROM dossiers WHERE {condition}"
         );
-        let mut tx = self.pool.begin().await?;
-        self.serialize_followed_writes(&mut tx).await?;
+        let mut tx = self.begin_followed_write().await?;
         sqlx::query(&sql).bind(value).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())

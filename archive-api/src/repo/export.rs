@@ -143,8 +143,7 @@ impl Repo {
     ) -> Result<ImportOutcome, RepoError> {
         let now = now_rfc3339();
         let mut outcome = ImportOutcome::default();
-        let mut tx = self.pool.begin().await?;
-        self.serialize_followed_writes(&mut tx).await?;
+        let mut tx = self.begin_followed_write().await?;
         outcome.dossier_created = sqlx::query(
             "INSERT INTO dossiers (code, procedure_code, unit_code, received_at, created_at, applicant,
                                    due_at, resolved_at, status, channel, updated_at)

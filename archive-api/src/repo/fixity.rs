@@ -45,7 +45,7 @@ impl Repo {
         detail: &str,
     ) -> Result<(), RepoError> {
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO fixity_checks (blake3, checked_at, outcome, detail) VALUES ($1, $2, $3, $4)",
         )
