@@ -288,14 +288,6 @@ fn new_job_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// UNIX time in milliseconds.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -407,8 +399,7 @@ async fn work(
         if *stop.borrow() {
             break;
         }
-        let now = now_ms();
-        match archive.repo().claim_job(&name, now, now + ms(LEASE)).await {
+        match archive.repo().claim_job(&name, ms(LEASE)).await {
             Ok(Some(job)) => run_claimed(&archive, &name, job).await,
             Ok(None) if until_idle => break,
             Ok(None) => {
@@ -484,7 +475,7 @@ async fn run_claimed(archive: &Arc<Archive>, worker: &str, job: JobRecord) {
         AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(RENEW_EVERY).await;
-                match repo.renew_lease(&id, &worker, now_ms() + ms(LEASE)).await {
+                match repo.renew_lease(&id, &worker, ms(LEASE)).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(job = %id, %worker, "lost the job's lease: another worker has it; stopping");
@@ -519,7 +510,7 @@ async fn run_claimed(archive: &Arc<Archive>, worker: &str, job: JobRecord) {
                            retry_in_s = wait.as_secs(), "job attempt failed; it will be retried");
             archive
                 .repo()
-                .retry_or_park(&id, worker, &failure.message, Some(now_ms() + ms(wait)))
+                .retry_or_park(&id, worker, &failure.message, Some(ms(wait)))
                 .await
         }
         Err(failure) => {

@@ -52,6 +52,15 @@ impl Backend {
         }
     }
 
+    /// The database's clock as UNIX milliseconds, for leases and back-offs: every worker compares against
+    /// the one clock, so a machine whose own clock runs ahead cannot take a job over early.
+    pub(super) fn now_ms(self) -> &'static str {
+        match self {
+            Self::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Self::Postgres => "CAST(floor(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
+        }
+    }
+
     /// Appended to a `SELECT` that claims rows for work, so concurrent claimers pass over each other's rows
     /// instead of waiting (SQLite writes one at a time and needs nothing).
     pub(super) fn skip_locked(self) -> &'static str {

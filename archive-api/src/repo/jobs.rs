@@ -157,50 +157,51 @@ impl Repo {
     }
 
     /// Claims the oldest job ready to run (queued and past its back-off, or running under a lease that
-    /// ran out) for `worker` until `lease_until` (UNIX ms), counting an attempt. Concurrent claimers never
-    /// get the same job.
+    /// ran out) for `worker`, leased for `lease_ms` by the database's clock, counting an attempt.
+    /// Concurrent claimers never get the same job.
     pub async fn claim_job(
         &self,
         worker: &str,
-        now: i64,
-        lease_until: i64,
+        lease_ms: i64,
     ) -> Result<Option<JobRecord>, RepoError> {
+        let now = self.backend.now_ms();
         let sql = format!(
-            "UPDATE jobs SET state = 'running', worker = $1, lease_until = $2, attempts = attempts + 1,
-                    updated_at = $3
+            "UPDATE jobs SET state = 'running', worker = $1, lease_until = {now} + $2,
+                    attempts = attempts + 1, updated_at = $3
              WHERE id = (SELECT id FROM jobs
-                         WHERE (state = 'queued' AND run_after <= $4)
-                            OR (state = 'running' AND lease_until < $4)
+                         WHERE (state = 'queued' AND run_after <= {now})
+                            OR (state = 'running' AND lease_until < {now})
                          ORDER BY created_at, id LIMIT 1{})
              RETURNING {JOB_FIELDS}",
             self.backend.skip_locked()
         );
         let row = sqlx::query(&sql)
             .bind(worker)
-            .bind(lease_until)
+            .bind(lease_ms)
             .bind(now_rfc3339())
-            .bind(now)
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.as_ref().map(job))
     }
 
-    /// Extends `worker`'s lease on job `id`; `false` if the job is no longer `worker`'s (its lease ran
-    /// out and another worker took it, or it ended).
+    /// Extends `worker`'s lease on job `id` to `lease_ms` from now by the database's clock; `false` if
+    /// the job is no longer `worker`'s (its lease ran out and another worker took it, or it ended).
     pub async fn renew_lease(
         &self,
         id: &str,
         worker: &str,
-        lease_until: i64,
+        lease_ms: i64,
     ) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND worker = $3 AND state = 'running'",
-        )
-        .bind(lease_until)
-        .bind(id)
-        .bind(worker)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE jobs SET lease_until = {} + $1 WHERE id = $2 AND worker = $3 AND state = 'running'",
+            self.backend.now_ms()
+        );
+        let done = sqlx::query(&sql)
+            .bind(lease_ms)
+            .bind(id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -227,32 +228,33 @@ impl Repo {
         Ok(done.rows_affected() == 1)
     }
 
-    /// After a failed attempt by `worker`: queues job `id` again to run from `run_after` (UNIX ms), or
-    /// with `None` parks it as failed for good. Either way the error is kept.
+    /// After a failed attempt by `worker`: queues job `id` again to run `retry_in_ms` from now by the
+    /// database's clock, or with `None` parks it as failed for good. Either way the error is kept.
     pub async fn retry_or_park(
         &self,
         id: &str,
         worker: &str,
         why: &str,
-        run_after: Option<i64>,
+        retry_in_ms: Option<i64>,
     ) -> Result<(), RepoError> {
-        let (state, after) = match run_after {
-            Some(at) => ("queued", at),
-            None => ("failed", 0),
+        let (state, run_after) = match retry_in_ms {
+            Some(_) => ("queued", format!("{} + $2", self.backend.now_ms())),
+            None => ("failed", "$2".to_owned()),
         };
-        sqlx::query(
-            "UPDATE jobs SET state = $1, run_after = $2, error = $3, worker = NULL, lease_until = NULL,
-                    updated_at = $4
-             WHERE id = $5 AND worker = $6 AND state = 'running'",
-        )
-        .bind(state)
-        .bind(after)
-        .bind(why)
-        .bind(now_rfc3339())
-        .bind(id)
-        .bind(worker)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE jobs SET state = $1, run_after = {run_after}, error = $3, worker = NULL,
+                    lease_until = NULL, updated_at = $4
+             WHERE id = $5 AND worker = $6 AND state = 'running'"
+        );
+        sqlx::query(&sql)
+            .bind(state)
+            .bind(retry_in_ms.unwrap_or(0))
+            .bind(why)
+            .bind(now_rfc3339())
+            .bind(id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
         self.announce(id).await
     }
 
@@ -381,5 +383,85 @@ impl Repo {
             .kept_answer(actor, key)
             .await?
             .unwrap_or_else(|| answer.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local_ms() -> i64 {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+    }
+
+    async fn lease_until(repo: &Repo, id: &str) -> (Option<i64>, i64) {
+        let row = sqlx::query("SELECT lease_until, run_after FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&repo.pool)
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    }
+
+    /// Leases and back-offs are reckoned on the database's clock, in milliseconds, on either engine.
+    #[tokio::test]
+    async fn leases_and_back_offs_run_on_the_database_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        for repo in crate::repo::backend::test_repos(dir.path()).await {
+            repo.create_job("j1", "package", "D-1", "lan", "{}")
+                .await
+                .unwrap();
+
+            let before = local_ms();
+            let claimed = repo.claim_job("w1", 30_000).await.unwrap().unwrap();
+            let after = local_ms();
+            assert_eq!((claimed.id.as_str(), claimed.attempts), ("j1", 1));
+            let (lease, _) = lease_until(&repo, "j1").await;
+            let lease = lease.unwrap();
+            // This test's database runs on this machine: its clock is ours, give or take a second.
+            assert!(
+                (before + 29_000..=after + 31_000).contains(&lease),
+                "lease until {lease}, claimed between {before} and {after}"
+            );
+            assert!(
+                repo.claim_job("w2", 30_000).await.unwrap().is_none(),
+                "leased"
+            );
+            assert!(repo.renew_lease("j1", "w1", 60_000).await.unwrap());
+            assert!(
+                !repo.renew_lease("j1", "w2", 60_000).await.unwrap(),
+                "not w2's"
+            );
+            assert!(lease_until(&repo, "j1").await.0.unwrap() >= lease + 29_000);
+
+            repo.retry_or_park("j1", "w1", "store away", Some(60_000))
+                .await
+                .unwrap();
+            let (lease, run_after) = lease_until(&repo, "j1").await;
+            assert_eq!(lease, None);
+            assert!((before + 59_000..=local_ms() + 61_000).contains(&run_after));
+            assert!(
+                repo.claim_job("w2", 30_000).await.unwrap().is_none(),
+                "backing off for a minute"
+            );
+
+            sqlx::query("UPDATE jobs SET run_after = run_after - 61000")
+                .execute(&repo.pool)
+                .await
+                .unwrap();
+            let again = repo.claim_job("w2", 30_000).await.unwrap().unwrap();
+            assert_eq!((again.attempts, again.worker.as_deref()), (2, Some("w2")));
+            repo.retry_or_park("j1", "w2", "bad page", None)
+                .await
+                .unwrap();
+            assert_eq!(repo.job("j1").await.unwrap().unwrap().state, "failed");
+            assert!(repo.claim_job("w3", 30_000).await.unwrap().is_none());
+        }
     }
 }
