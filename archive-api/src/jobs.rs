@@ -220,6 +220,49 @@ impl JobBoard {
         }
     }
 
+    /// Forgets the live updates nobody follows of jobs not running in this process: queued ones a worker
+    /// elsewhere took, relayed ones whose ending was never heard (the feed dropped). A later follower
+    /// reads the row, or subscribes afresh when a worker here takes the job. Returns how many went.
+    pub async fn sweep(&self, repo: &crate::repo::Repo) -> usize {
+        let idle: Vec<String> = match self.live.lock() {
+            Ok(live) => live
+                .iter()
+                .filter(|(_, updates)| updates.every.receiver_count() == 0)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            Err(_) => return 0,
+        };
+        let mut swept = 0;
+        for id in idle {
+            let Ok(row) = repo.job(&id).await else {
+                continue;
+            };
+            let held_here = row.as_ref().is_some_and(|job| {
+                job.state == "running" && job.worker.as_deref().is_some_and(|w| self.is_local(w))
+            });
+            if held_here {
+                continue;
+            }
+            let removed = self.live.lock().is_ok_and(|mut live| {
+                live.get(&id)
+                    .is_some_and(|updates| updates.every.receiver_count() == 0)
+                    && live.remove(&id).is_some()
+            });
+            if removed {
+                if let Ok(mut relayed) = self.relayed.lock() {
+                    relayed.remove(&id);
+                }
+                swept += 1;
+            }
+        }
+        swept
+    }
+
+    /// How many jobs' live updates this process keeps.
+    pub fn live_count(&self) -> usize {
+        self.live.lock().map_or(0, |live| live.len())
+    }
+
     fn relayed_updates(&self, id: &str) -> Option<Updates> {
         if !self.is_relayed(id) {
             return None;
@@ -656,4 +699,69 @@ async fn run_package(
         other => Failure::input(other),
     })?;
     serde_json::to_value(&report).map_err(Failure::input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The live updates of jobs nobody follows and nothing here runs are forgotten; the rest stay.
+    #[tokio::test]
+    async fn a_sweep_forgets_only_unfollowed_updates_of_jobs_not_running_here() {
+        let dir = tempfile::tempdir().unwrap();
+        for repo in crate::repo::test_repos(dir.path()).await {
+            let board = JobBoard::default();
+            let here = format!("{}/0", board.process);
+            let mut jobs = Vec::new();
+            for (id, holder) in [
+                ("taken-elsewhere", Some("elsewhere:1:abcd/0")),
+                ("running-here", Some(here.as_str())),
+                ("followed", Some("elsewhere:1:abcd/1")),
+                ("queued", None),
+            ] {
+                repo.create_job(id, "package", "D-1", "lan", "{}")
+                    .await
+                    .unwrap();
+                let job = match holder {
+                    Some(worker) => repo.claim_job(worker, 30_000).await.unwrap().unwrap(),
+                    None => repo.job(id).await.unwrap().unwrap(),
+                };
+                assert_eq!(job.id, id);
+                board.updates(&job);
+                jobs.push(job);
+            }
+            let _follower = board.follow_elsewhere(&jobs[2]).unwrap();
+            assert_eq!(board.live_count(), 4);
+
+            assert_eq!(board.sweep(&repo).await, 2);
+            assert!(board.subscribe("taken-elsewhere").is_none());
+            assert!(board.subscribe("queued").is_none());
+            assert!(
+                board.subscribe("running-here").is_some(),
+                "a worker here runs it"
+            );
+            assert!(board.subscribe("followed").is_some(), "someone follows it");
+            assert!(board.is_relayed("followed"));
+        }
+    }
+
+    /// Answers kept under idempotency keys are forgotten once past their time, and only those.
+    #[tokio::test]
+    async fn old_idempotency_keys_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        for repo in crate::repo::test_repos(dir.path()).await {
+            let answer = crate::repo::KeptAnswer {
+                fingerprint: "f".into(),
+                status: 201,
+                response: "{}".into(),
+            };
+            repo.keep_answer("lan", "old", &answer).await.unwrap();
+            let cutoff = crate::time::days_from_now(0);
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            repo.keep_answer("lan", "new", &answer).await.unwrap();
+            assert_eq!(repo.expire_idempotency_keys(&cutoff).await.unwrap(), 1);
+            assert!(repo.kept_answer("lan", "old").await.unwrap().is_none());
+            assert!(repo.kept_answer("lan", "new").await.unwrap().is_some());
+        }
+    }
 }

@@ -55,6 +55,11 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 /// the reads over the interval).
 const FIXITY_PASS_EVERY: Duration = Duration::from_secs(600);
 const FIXITY_PASS_OBJECTS: usize = 2_000;
+/// How often a server forgets live job updates nobody follows and idempotency keys past their time.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+/// How long an answer kept under an `Idempotency-Key` answers a retry (a client retries within minutes;
+/// a week covers a desk closed over a long weekend).
+pub const IDEMPOTENCY_KEYS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Serves the API on `listener` until `shutdown` completes, keeping the index current meanwhile, with
 /// `workers` job workers in this process (see [`jobs`]).
@@ -93,6 +98,25 @@ pub async fn serve(
             }
         })
     });
+    let housekeeping = {
+        let archive = Arc::clone(&archive);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HOUSEKEEPING_EVERY).await;
+                let swept = archive.jobs().sweep(archive.repo()).await;
+                let expired = archive
+                    .repo()
+                    .expire_idempotency_keys(&time::ago(IDEMPOTENCY_KEYS_KEPT))
+                    .await;
+                match expired {
+                    Ok(expired) => tracing::debug!(swept, expired, "housekeeping"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot expire old idempotency keys; retrying later")
+                    }
+                }
+            }
+        })
+    };
     routes::install_metrics();
     let relay = tokio::spawn(jobs::relay_announcements(Arc::clone(&archive)));
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
@@ -108,6 +132,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     follower.abort();
+    housekeeping.abort();
     relay.abort();
     // A job part-way is left to its lease: another worker, or this server started again, takes it over.
     let _ = stop_workers.send(true);

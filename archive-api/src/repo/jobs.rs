@@ -258,6 +258,15 @@ impl Repo {
         self.announce(id).await
     }
 
+    /// Forgets the answers kept under idempotency keys before `before` (RFC 3339); returns how many.
+    pub async fn expire_idempotency_keys(&self, before: &str) -> Result<u64, RepoError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The document a job recorded, if it got that far: (BLAKE3 of the PDF, page count).
     pub async fn document_of_job(&self, id: &str) -> Result<Option<(String, i64)>, RepoError> {
         let row = sqlx::query("SELECT blake3, page_count FROM documents WHERE job = $1 LIMIT 1")

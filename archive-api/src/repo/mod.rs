@@ -13,6 +13,8 @@ mod spool;
 mod stats;
 
 pub use accounts::{Account, AuditEntry, AuditFilter, NewAuditEntry, TokenOwner, TokenRecord};
+#[cfg(test)]
+pub(crate) use backend::test_repos;
 pub use backend::{Backend, redact};
 pub use documents::Repo;
 pub use dossiers::{
