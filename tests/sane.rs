@@ -255,6 +255,54 @@ fn scans_started_over_http_report_their_progress_and_document() {
         .collect();
     assert_eq!(numbers, (1..=10).collect::<Vec<_>>(), "{status}");
     assert!(status["pages"][0]["confidence"].is_number(), "{status}");
+
+    // Each sheet's small image, for the desk's thumbnails while it scans; to the scan's unit only.
+    let thumbnail = client
+        .get(format!("{}/v1/scans/{id}/pages/3/thumbnail", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(thumbnail.status(), 200);
+    assert_eq!(thumbnail.headers()["content-type"], "image/jpeg");
+    assert_eq!(thumbnail.headers()["cache-control"], "no-store");
+    let small = image::load_from_memory(&thumbnail.bytes().unwrap()).unwrap();
+    assert!(
+        small.width().max(small.height()) <= 360 && small.width() >= 100,
+        "{}x{}",
+        small.width(),
+        small.height()
+    );
+    let not_yet = client
+        .get(format!("{}/v1/scans/{id}/pages/11/thumbnail", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(not_yet.status(), 404);
+    assert_eq!(
+        not_yet.json::<serde_json::Value>().unwrap()["code"],
+        "page-not-ready"
+    );
+    let elsewhere = common::client_with_token(&sohoa.token("clerk", &["000.00.16.H27"]));
+    for path in [
+        format!("/v1/scans/{id}"),
+        format!("/v1/scans/{id}/pages/3/thumbnail"),
+    ] {
+        let refused = elsewhere
+            .get(format!("{}{path}", server.url))
+            .send()
+            .unwrap();
+        assert_eq!(refused.status(), 403, "{path}");
+    }
+    let audit: serde_json::Value = sohoa
+        .client("admin")
+        .get(format!("{}/v1/audit?action=scan.page.read", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        audit["entries"][0]["dossier"], "000.00.15.H27-231128-0205",
+        "every look at a sheet is on record: {audit}"
+    );
+
     let document = status["document"].as_str().unwrap();
     let pdf = client
         .get(format!("{}/v1/objects/{document}", server.url))

@@ -646,6 +646,14 @@ fn a_clerk_scans_a_sheet_from_a_scanner_the_server_drives() {
             "document.querySelectorAll('#scanned .scanned-page .badge.confidence').length >= 1",
         )
         .await;
+        // ... and with its image, small, from the scan itself.
+        until_js(
+            browser,
+            "the scanned sheets' images",
+            SCREEN_TIMEOUT,
+            "[...document.querySelectorAll('#scanned .scanned-page')].every(p => { const i = p.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })",
+        )
+        .await;
         screenshot(browser, "08-desk-scanned.png", Some("#scanner-box")).await;
     });
 }

@@ -340,14 +340,36 @@ async function rotate(page, n) {
   }
 }
 
-/** The sheets of a scan in progress, each as soon as it is read: its OCR confidence and flags (the image
- * follows once the scan is stored). */
-function renderScanned(pages) {
+/** Sheets' small images by `scan/n`, fetched once each; one not stored yet is asked for again later. */
+const scannedImages = new Map();
+
+function scannedImage(scan, n, label) {
+  const key = `${scan}/${n}`;
+  if (!scannedImages.has(key)) {
+    const loaded = api.blob(`/v1/scans/${scan}/pages/${n}/thumbnail`).then(
+      (blob) => URL.createObjectURL(blob),
+      () => {
+        scannedImages.delete(key);
+        return null;
+      },
+    );
+    scannedImages.set(key, loaded);
+  }
+  const box = el('div', { class: 'thumb-image' });
+  scannedImages.get(key).then((url) => {
+    if (url) fill(box, el('img', { src: url, alt: label }));
+  });
+  return box;
+}
+
+/** The sheets of a scan in progress, each as soon as it is read: its image, OCR confidence and flags. */
+function renderScanned(scan, pages) {
   fill(
     byId('scanned'),
     pages.map((page) => el(
       'li',
       { class: 'thumb scanned-page', dataset: { n: page.n } },
+      scannedImage(scan, page.n, t('desk.page', { n: page.n })),
       el('p', {}, el('strong', {}, t('desk.page', { n: page.n })), ' ', el('span', { class: 'origin' }, page.origin)),
       el('p', { class: 'badges' },
         el('span', { class: `badge confidence ${page.flags.some((f) => WARNING_FLAGS.has(f)) ? 'warn' : ''}` }, t('desk.confidence', { value: Math.round(page.confidence) })),
@@ -491,12 +513,12 @@ async function scan() {
     });
     while (job.state === 'scanning') {
       status.textContent = t('desk.scanning', { done: job.pages_done, failed: job.pages_failed });
-      renderScanned(job.pages || []);
+      renderScanned(job.id, job.pages || []);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       job = await api.json(`/v1/scans/${job.id}`);
     }
     status.textContent = job.state === 'done' ? t('desk.scanDone', { done: job.pages_done }) : t('desk.scanFailed', { error: job.error || job.incomplete || '' });
-    renderScanned(job.pages || []);
+    renderScanned(job.id, job.pages || []);
     await load(dossier.code);
   } catch (error) {
     status.textContent = '';

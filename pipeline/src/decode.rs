@@ -72,6 +72,9 @@ pub enum DecodeError {
         /// The format the content claims.
         format: PageFormat,
     },
+    /// The bytes are no PNG, JPEG or TIFF image.
+    #[error("not a PNG, JPEG or TIFF image")]
+    NotAnImage,
     /// One page of a multi-page TIFF could not be decoded.
     #[error("cannot decode page {page} of the TIFF file: {reason}")]
     TiffPage {
@@ -148,6 +151,35 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
         return false;
     };
     last >= 1 && bytes[last] == 0xD9 && bytes[last - 1] == 0xFF
+}
+
+/// A small JPEG of a page image (PNG, JPEG or TIFF, the first page of a multi-page one), at most
+/// `max_side` pixels wide and tall, for a clerk's screen. Decoding is bounded by `limits` as for a page.
+pub fn thumbnail(
+    bytes: &[u8],
+    max_side: u32,
+    limits: DecodeLimits,
+) -> Result<Vec<u8>, DecodeError> {
+    let format = PageFormat::sniff(bytes).ok_or(DecodeError::NotAnImage)?;
+    let page = ScannedPage {
+        origin: String::new(),
+        bytes: bytes.into(),
+        format,
+        frame: 0,
+        frames: 1,
+        dpi: None,
+        container: None,
+        turn: None,
+    };
+    let small = decode(&page, limits)?
+        .image
+        .thumbnail(max_side, max_side)
+        .into_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&small)
+        .map_err(|source| DecodeError::Image { format, source })?;
+    Ok(jpeg)
 }
 
 /// Lays a page with transparency onto white paper: drawing programs export text on a transparent

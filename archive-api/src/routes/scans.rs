@@ -1,7 +1,7 @@
 //! Scanning over HTTP, kept small (the full job API belongs to the archive API): `GET /v1/scanners` lists
 //! the scanners this server can drive, `POST /v1/scans` starts a scan into a dossier and answers `202` with
-//! the job, `GET /v1/scans/{id}` follows it page by page, `DELETE /v1/scans/{id}` cancels it (the pages
-//! already scanned are kept).
+//! the job, `GET /v1/scans/{id}` follows it page by page, `GET /v1/scans/{id}/pages/{n}/thumbnail` shows
+//! a sheet as soon as it is read, `DELETE /v1/scans/{id}` cancels it (the pages already scanned are kept).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use scanner_drivers::sane::ScanSettings;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +21,7 @@ use super::extract::{JsonBody, PathParams, QueryParams};
 use super::{ApiError, AppState, Caller};
 use crate::access::Permission;
 use crate::archive::{IngestError, IngestRequest};
-use crate::codes::{DocumentKind, DossierCode, ProcedureCode, UnitCode};
+use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::repo::NewDossier;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -28,7 +29,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_scanners))
         .routes(routes!(start_scan))
         .routes(routes!(scan_status, cancel_scan))
+        .routes(routes!(scanned_thumbnail))
 }
+
+/// The longest side of a scanned sheet's thumbnail, in pixels.
+const THUMBNAIL_SIDE: u32 = 360;
 
 /// The scan jobs of this server, by id.
 #[derive(Default)]
@@ -38,6 +43,8 @@ pub struct ScanJobs {
 }
 
 struct ScanJob {
+    /// The unit of the dossier scanned into: only its callers see the scan.
+    unit: String,
     status: Mutex<ScanStatus>,
     cancel: Arc<AtomicBool>,
 }
@@ -57,8 +64,9 @@ pub struct ScanStatus {
     pub pages_done: usize,
     /// Pages that failed so far.
     pub pages_failed: usize,
-    /// Each page as it was read, in order: master, OCR confidence and flags (or why it failed). The page
-    /// images can be fetched once the scan is done and its document recorded.
+    /// Each page as it was read, in order: master, OCR confidence and flags. A small image of each is at
+    /// `/v1/scans/{id}/pages/{n}/thumbnail` as soon as it is read; the masters themselves are served
+    /// once the scan is done and its document recorded.
     pub pages: Vec<crate::PageReport>,
     /// The document made, when done.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,6 +244,7 @@ async fn start_scan(
         *next
     };
     let job = Arc::new(ScanJob {
+        unit: start.unit.clone(),
         status: Mutex::new(ScanStatus {
             id,
             device: start.device.clone(),
@@ -336,10 +345,103 @@ async fn scan_status(
     caller
         .require(&archive, Permission::Scan, "scan.read", &id)
         .await?;
-    let id = job_id(&id)?;
-    let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
+    let job = scan_in_scope(&archive, &caller, &id, "scan.read").await?;
     let status = lock(&job).clone();
     Ok(Json(status))
+}
+
+/// The scan job `id`, if the caller may scan into its dossier's unit.
+async fn scan_in_scope(
+    archive: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<Arc<ScanJob>, ApiError> {
+    let id = job_id(id)?;
+    let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
+    let dossier = lock(&job).dossier.clone();
+    caller
+        .require_in_unit(
+            archive,
+            Permission::Scan,
+            action,
+            &id.to_string(),
+            Some(&dossier),
+            &job.unit,
+        )
+        .await?;
+    Ok(job)
+}
+
+/// A sheet of a scan, small, as soon as it is read (while the scan goes on): a JPEG at most 360 pixels
+/// on a side. `404` with `page-not-ready` while the sheet is still being read or stored: ask again.
+#[utoipa::path(get, path = "/v1/scans/{id}/pages/{n}/thumbnail", tag = "scanning",
+    params(("id" = u64, Path, description = "scan job id"),
+           ("n" = u32, Path, description = "the sheet's number in the scan, from 1")),
+    responses((status = 200, description = "the sheet, small", content_type = "image/jpeg", body = Vec<u8>),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn scanned_thumbnail(
+    State(archive): State<AppState>,
+    caller: Caller,
+    PathParams((id, n)): PathParams<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let job = scan_in_scope(&archive, &caller, &id, "scan.page.read").await?;
+    caller
+        .require(&archive, Permission::ReadContent, "scan.page.read", &id)
+        .await?;
+    let n: u32 = n.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            format!("'{n}' is not a page number"),
+        )
+    })?;
+    let (dossier, master) = {
+        let status = lock(&job);
+        let master = status
+            .pages
+            .iter()
+            .find(|page| page.n == n)
+            .map(|page| page.blake3.clone());
+        (status.dossier.clone(), master)
+    };
+    let not_ready = || {
+        ApiError::not_found(
+            "page-not-ready",
+            format!("page {n} of scan {id} is not read and stored yet"),
+        )
+    };
+    let master = master.ok_or_else(not_ready)?;
+    let hash = ContentHash::parse(&master)?;
+    let bytes = match archive.blobs().get(&hash).await {
+        Ok(bytes) => bytes,
+        // Read, and on its way to the store: a moment more.
+        Err(crate::BlobError::NotFound(_)) => return Err(not_ready()),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let thumbnail = tokio::task::spawn_blocking(move || {
+        pipeline::decode::thumbnail(&bytes, THUMBNAIL_SIDE, pipeline::DecodeLimits::default())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    caller
+        .record(
+            &archive,
+            "scan.page.read",
+            &format!("{id}/{n}"),
+            Some(&dossier),
+        )
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            // Personal data, and a scan id names another scan after a restart: never cached.
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        thumbnail,
+    ))
 }
 
 /// Stops a scan; the pages already scanned are kept.
@@ -356,8 +458,7 @@ async fn cancel_scan(
     caller
         .require(&archive, Permission::Scan, "scan.cancel", &id)
         .await?;
-    let id = job_id(&id)?;
-    let job = archive.scan_jobs().get(id).ok_or_else(|| not_found(id))?;
+    let job = scan_in_scope(&archive, &caller, &id, "scan.cancel").await?;
     job.cancel.store(true, Ordering::Relaxed);
     let status = lock(&job).clone();
     Ok(Json(status))
