@@ -47,7 +47,12 @@ struct ScanJob {
     unit: String,
     status: Mutex<ScanStatus>,
     cancel: Arc<AtomicBool>,
+    /// When it ended, once it has: an ended scan is forgotten after [`SCANS_KEPT`].
+    ended: Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a server remembers an ended scan for its followers (its pages are in the dossier for good).
+const SCANS_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A scan job as clients see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -258,11 +263,21 @@ async fn start_scan(
             error: None,
         }),
         cancel: Arc::clone(&scan.cancel),
+        ended: Mutex::new(None),
     });
-    jobs.jobs
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(id, Arc::clone(&job));
+    {
+        let mut all = jobs
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.retain(|_, job| {
+            job.ended
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_none_or(|at| at.elapsed() < SCANS_KEPT)
+        });
+        all.insert(id, Arc::clone(&job));
+    }
     let snapshot = lock(&job).clone();
 
     let progress_job = Arc::clone(&job);
@@ -297,6 +312,9 @@ async fn start_scan(
                 .join("; ")),
             Err(e) => Err(e.to_string()),
         };
+        *job.ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
         let mut status = lock(&job);
         match outcome {
             Ok(document) => {
