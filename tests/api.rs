@@ -973,3 +973,146 @@ fn a_one_request_upload_can_ask_for_a_job_instead_of_waiting() {
     assert_eq!(view["documents"][0]["page_count"], 1, "{view}");
     assert_eq!(view["pending"].as_array().unwrap().len(), 0, "{view}");
 }
+
+#[test]
+fn people_sign_in_with_a_name_and_password_and_sign_out() {
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    let admin = admin(&sohoa, &server);
+    let anonymous = Client::new();
+    let sign_in = |name: &str, password: &str| {
+        anonymous
+            .post(format!("{}/v1/sessions", server.url))
+            .json(&json!({"name": name, "password": password}))
+            .send()
+            .unwrap()
+    };
+    let set_password = |name: &str, password: Value| {
+        admin
+            .client
+            .put(format!("{}/v1/accounts/{name}/password", server.url))
+            .json(&json!({ "password": password }))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        admin
+            .post(
+                "/v1/accounts",
+                json!({"name": "lan", "role": "clerk", "units": [UNIT]})
+            )
+            .status(),
+        StatusCode::CREATED
+    );
+
+    // No password yet: no signing in, with the same answer as a wrong one.
+    let refused = sign_in("lan", "mật khẩu của Lan");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.json::<Value>().unwrap()["code"], "sign-in-failed");
+    assert_eq!(
+        set_password("lan", json!("ngắn")).status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        set_password("nobody", json!("mật khẩu của Lan")).status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        set_password("lan", json!("mật khẩu của Lan")).status(),
+        StatusCode::NO_CONTENT
+    );
+    let clerk = Api::new(&server, &sohoa.token("clerk", &[UNIT]));
+    let forbidden = clerk
+        .client
+        .put(format!("{}/v1/accounts/lan/password", server.url))
+        .json(&json!({"password": "chiếm tài khoản"}))
+        .send()
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    // The right password gives a token for a working day, as that account.
+    assert_eq!(
+        sign_in("lan", "mật khẩu của lan").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let unknown = sign_in("ai-do", "mật khẩu của Lan");
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.json::<Value>().unwrap()["code"], "sign-in-failed");
+    let signed_in = sign_in("lan", "mật khẩu của Lan");
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let session: Value = signed_in.json().unwrap();
+    assert_eq!(session["account"]["role"], "clerk");
+    let expires = session["expires_at"].as_str().unwrap();
+    assert!(expires > time_in_vietnam(11 * 3600).as_str(), "{expires}");
+    assert!(expires < time_in_vietnam(13 * 3600).as_str(), "{expires}");
+    let lan = Api::new(&server, session["token"].as_str().unwrap());
+    let me: Value = lan.get("/v1/me").json().unwrap();
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("lan"), Some("clerk"))
+    );
+
+    // Signing out ends that token at once.
+    let out = lan
+        .client
+        .delete(format!("{}/v1/sessions/current", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(lan.get("/v1/me").status(), StatusCode::UNAUTHORIZED);
+
+    // Every sign-in is on record, the refused ones too.
+    let audit = admin.audit(&[("actor", "lan"), ("action", "session.create")]);
+    let outcomes: Vec<&str> = audit
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "denied", "denied"], "{audit:?}");
+
+    // Guessing is cut short: after five wrong passwords even the right one waits.
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in("lan", "doan-mo-1").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let waiting = sign_in("lan", "mật khẩu của Lan");
+    assert_eq!(waiting.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        waiting.json::<Value>().unwrap()["code"],
+        "too-many-attempts"
+    );
+
+    // An operator sets a password from the command line (one line on standard input).
+    sohoa.ok(&["account", "add", "ha", "--role", "archivist"]);
+    let mut command = sohoa.command();
+    command
+        .args(["account", "password", "ha"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all("mật khẩu của Hà\n".as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        sign_in("ha", "mật khẩu của Hà").status(),
+        StatusCode::CREATED
+    );
+}
+
+/// Now plus `seconds`, in Vietnam time, as RFC 3339 (the archive's format, so it compares as text).
+fn time_in_vietnam(seconds: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds);
+    at.to_offset(time::macros::offset!(+7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}

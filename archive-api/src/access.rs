@@ -213,6 +213,79 @@ pub async fn issue_token(
     Ok((token, record))
 }
 
+/// How long a token from signing in with a password lasts: a working day and then some.
+pub const SESSION_HOURS: u32 = 12;
+/// The fewest characters a password may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The most bytes a password may have: Argon2 takes any length, this bounds the work one request asks.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Why a password cannot be set.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Too short to resist guessing.
+    #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    /// Longer than any person types.
+    #[error("a password may have at most {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+    /// The hashing library failed.
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+/// The PHC string to store for `password`: Argon2id with a random salt and the library's default
+/// (OWASP-recommended) cost. Slow on purpose: call it off the async threads.
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort);
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong);
+    }
+    let salt = SaltString::generate(&mut rand_core::OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// Whether `password` is the one `phc` (from [`hash_password`]) was made from; `None` for no account, in
+/// which case a stand-in hash is checked all the same so the answer takes as long either way.
+pub fn verify_password(phc: Option<&str>, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let stand_in = STAND_IN.get_or_init(|| {
+        let (random, _) = new_token();
+        hash_password(&random).unwrap_or_default()
+    });
+    let known = phc.is_some();
+    let Ok(parsed) = PasswordHash::new(phc.unwrap_or(stand_in)) else {
+        return false;
+    };
+    let matches = password.len() <= MAX_PASSWORD_BYTES
+        && argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+    known && matches
+}
+
+/// Issues a token for a person who signed in with their password, valid for [`SESSION_HOURS`].
+pub async fn issue_session_token(
+    repo: &crate::Repo,
+    account: &str,
+) -> Result<(String, crate::repo::TokenRecord), crate::RepoError> {
+    let (token, hash) = new_token();
+    let expires_at = crate::time::from_now(std::time::Duration::from_secs(
+        u64::from(SESSION_HOURS) * 3600,
+    ));
+    let record = repo
+        .create_token(account, &hash, "signed in", Some(&expires_at))
+        .await?;
+    Ok((token, record))
+}
+
 /// On a fresh archive (no accounts), creates the account `admin` and writes a token for it to
 /// `admin-token` in the data directory (readable by the owner only), so the operator can sign in and
 /// create the real accounts. Returns the file's path when it did.

@@ -251,6 +251,7 @@ pub struct Archive {
     tmp_dir: PathBuf,
     certifier: crate::copies::Certifier,
     scan_jobs: crate::routes::ScanJobs,
+    sign_ins: crate::routes::SignIns,
     jobs: crate::jobs::JobBoard,
 }
 
@@ -277,6 +278,7 @@ impl Archive {
         Ok(Self {
             certifier,
             scan_jobs: crate::routes::ScanJobs::default(),
+            sign_ins: crate::routes::SignIns::default(),
             jobs: crate::jobs::JobBoard::default(),
             config,
             repo,
@@ -339,6 +341,10 @@ impl Archive {
     }
 
     /// The scan jobs started over HTTP.
+    pub(crate) fn sign_ins(&self) -> &crate::routes::SignIns {
+        &self.sign_ins
+    }
+
     pub(crate) fn scan_jobs(&self) -> &crate::routes::ScanJobs {
         &self.scan_jobs
     }

@@ -73,6 +73,12 @@ pub fn ago(duration: std::time::Duration) -> String {
     format((OffsetDateTime::now_utc() - duration).to_offset(VIETNAM))
 }
 
+/// `duration` from now, in Vietnam time, as RFC 3339.
+pub fn from_now(duration: std::time::Duration) -> String {
+    let duration = time::Duration::try_from(duration).unwrap_or(time::Duration::ZERO);
+    format((OffsetDateTime::now_utc() + duration).to_offset(VIETNAM))
+}
+
 /// `days` from now, in Vietnam time, as RFC 3339.
 pub fn days_from_now(days: u32) -> String {
     format((OffsetDateTime::now_utc() + time::Duration::days(i64::from(days))).to_offset(VIETNAM))

@@ -36,6 +36,15 @@ pub(super) enum AccountCommand {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Set an account's password for signing in to the web UI, read as one line from standard input
+    /// (`--remove`: sign in with tokens only).
+    Password {
+        /// The account.
+        name: String,
+        /// Remove the password instead.
+        #[arg(long)]
+        remove: bool,
+    },
     /// Revoke a token by its id.
     Revoke {
         /// The token's id (from `sohoa account list`).
@@ -83,6 +92,28 @@ pub(super) async fn run(archive: &Archive, command: AccountCommand) -> anyhow::R
             let (token, record) = issue_token(repo, &name, &label, days).await?;
             eprintln!("token {} for {name}:", record.id);
             println!("{token}");
+        }
+        AccountCommand::Password { name, remove } => {
+            let phc = if remove {
+                None
+            } else {
+                // Typed unseen at a terminal; one line from a pipe for scripts.
+                let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    rpassword::prompt_password(format!("new password for {name}: "))?
+                } else {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                };
+                Some(archive_api::access::hash_password(&password)?)
+            };
+            if !repo.set_password(&name, phc.as_deref()).await? {
+                anyhow::bail!("no account named '{name}'");
+            }
+            eprintln!(
+                "password {} for {name}",
+                if remove { "removed" } else { "set" }
+            );
         }
         AccountCommand::Revoke { id } => {
             if !repo.revoke_token(id).await? {

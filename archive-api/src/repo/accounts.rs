@@ -205,6 +205,48 @@ impl Repo {
         self.account(name).await
     }
 
+    /// Sets (or with `None` removes) the password of `name`, as a PHC string; `false` if there is no
+    /// such account.
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password_hash: Option<&str>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
+            .bind(password_hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The account `name` and its password's PHC string, if it is enabled and has a password.
+    pub async fn sign_in_account(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Account, String)>, RepoError> {
+        let sql = format!(
+            "SELECT name, role, units, created_at, disabled_at, password_hash FROM users
+             WHERE name = $1 AND disabled_at IS NULL AND password_hash IS NOT NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| (account(&row), row.get(5))))
+    }
+
+    /// Revokes the token hashing to `hash` (signing out); `false` if there is none.
+    pub async fn revoke_token_by_hash(&self, hash: &str) -> Result<bool, RepoError> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE hash = $2")
+                .bind(now_rfc3339())
+                .bind(hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Records a token (its hash) for `account`, valid until `expires_at` if given.
     pub async fn create_token(
         &self,

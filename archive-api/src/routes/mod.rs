@@ -16,6 +16,7 @@ mod ops;
 mod registry;
 mod scans;
 mod search;
+mod sessions;
 mod stats;
 mod ui;
 
@@ -29,6 +30,7 @@ pub use auth::Caller;
 pub use error::{ApiError, FailedPage};
 pub use ops::install_metrics;
 pub use scans::{ScanJobs, ScanStatus};
+pub use sessions::SignIns;
 
 use crate::archive::Archive;
 
@@ -76,6 +78,7 @@ pub fn router_and_openapi(archive: AppState) -> (Router, utoipa::openapi::OpenAp
         .merge(copies::router())
         .merge(scans::router())
         .merge(accounts::router())
+        .merge(sessions::router())
         .merge(registry::router())
         .merge(audit::router())
         .merge(stats::router())
