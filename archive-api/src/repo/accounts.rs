@@ -225,14 +225,13 @@ impl Repo {
         &self,
         name: &str,
     ) -> Result<Option<(Account, String)>, RepoError> {
-        let sql = format!(
+        let row = sqlx::query(
             "SELECT name, role, units, created_at, disabled_at, password_hash FROM users
-             WHERE name = $1 AND disabled_at IS NULL AND password_hash IS NOT NULL"
-        );
-        let row = sqlx::query(&sql)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+             WHERE name = $1 AND disabled_at IS NULL AND password_hash IS NOT NULL",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|row| (account(&row), row.get(5))))
     }
 
