@@ -1085,24 +1085,7 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
 
     // An operator sets a password from the command line (one line on standard input).
     sohoa.ok(&["account", "add", "ha", "--role", "archivist"]);
-    let mut command = sohoa.command();
-    command
-        .args(["account", "password", "ha"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all("mật khẩu của Hà\n".as_bytes()).unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    sohoa.set_password("ha", "mật khẩu của Hà");
     assert_eq!(
         sign_in("ha", "mật khẩu của Hà").status(),
         StatusCode::CREATED

@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 const UNIT: &str = "000.00.15.H27";
 const PROCEDURE: &str = "1.001234";
+/// The clerk's password in the test that signs in as people do.
+const CLERK_PASSWORD: &str = "Quầy số 3, tầng 1";
 /// How long a screen may take to show what it should (OCR of a page takes seconds, not minutes).
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(30);
 const PACKAGING_TIMEOUT: Duration = Duration::from_secs(300);
@@ -182,7 +184,11 @@ async fn text_of(browser: &Client, css: &str) -> String {
     find(browser, css).await.text().await.unwrap()
 }
 
+/// Signs in by pasting a token (under "use an access token instead").
 async fn sign_in(browser: &Client, token: &str, screen: &str) {
+    if js(browser, "document.getElementById('token-box').open").await != Value::Bool(true) {
+        click(browser, "#token-box summary").await;
+    }
     // From the keyboard: Enter in the field signs in.
     type_into(browser, "#token", &format!("{token}\u{E007}")).await;
     until_js(
@@ -194,24 +200,28 @@ async fn sign_in(browser: &Client, token: &str, screen: &str) {
     .await;
 }
 
+/// Signs in with an account's name and password, as people do.
+async fn sign_in_with_password(browser: &Client, name: &str, password: &str, screen: &str) {
+    type_into(browser, "#signin-name", name).await;
+    // From the keyboard: Enter in the password field signs in.
+    type_into(browser, "#signin-password", &format!("{password}\u{E007}")).await;
+    until_js(
+        browser,
+        &format!("the {screen} screen after signing in"),
+        SCREEN_TIMEOUT,
+        &format!("!document.getElementById('screen-{screen}').hidden"),
+    )
+    .await;
+}
+
 /// Today in Vietnam as `yymmdd`, for a dossier code received today (and so in the dashboard's period).
 fn today_yymmdd() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+7));
+    today
+        .format(time::macros::format_description!(
+            "[year repr:last_two][month][day]"
+        ))
         .unwrap()
-        .as_secs() as i64
-        + 7 * 3600;
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = seconds.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{:02}{month:02}{day:02}", year % 100)
 }
 
 #[test]
@@ -260,7 +270,8 @@ fn a_clerk_digitizes_a_dossier_and_an_archivist_finds_the_word_on_the_page() {
     let driver = start_chromedriver();
     let sohoa = Sohoa::new();
     let server = sohoa.serve();
-    let clerk = sohoa.token("clerk", &[UNIT]);
+    sohoa.ok(&["account", "add", "chi", "--role", "clerk", "--unit", UNIT]);
+    sohoa.set_password("chi", CLERK_PASSWORD);
     let archivist = sohoa.token("archivist", &[UNIT]);
     let admin = client_with_token(&sohoa.token("admin", &[]));
     let registered = admin
@@ -303,7 +314,7 @@ fn a_clerk_digitizes_a_dossier_and_an_archivist_finds_the_word_on_the_page() {
     let code = format!("{UNIT}-{}-0007", today_yymmdd());
 
     in_browser(&driver, |browser| {
-        digitize_and_find(browser, &server.url, &clerk, &archivist, &code, &pages)
+        digitize_and_find(browser, &server.url, "chi", &archivist, &code, &pages)
     });
 }
 
@@ -338,7 +349,7 @@ async fn digitize_and_find(
 ) {
     let browser = &session;
     browser.goto(&format!("{url}/")).await.unwrap();
-    find(browser, "#token").await;
+    find(browser, "#signin-name").await;
     assert_eq!(text_of(browser, "#signin-title").await, "Đăng nhập");
     screenshot(browser, "01-sign-in.png", None).await;
 
@@ -350,8 +361,23 @@ async fn digitize_and_find(
     .await;
     assert_eq!(unlabelled, json!([]), "fields without a label");
 
-    // The clerk: a wrong code is refused with the expected shape, then the dossier is created.
-    sign_in(browser, clerk, "desk").await;
+    // The clerk signs in with name and password; a wrong password is refused and nothing opens.
+    type_into(browser, "#signin-name", clerk).await;
+    type_into(browser, "#signin-password", "sai mật khẩu\u{E007}").await;
+    until_js(
+        browser,
+        "the wrong password's notice",
+        SCREEN_TIMEOUT,
+        "document.getElementById('notice').textContent.includes('Sai tên tài khoản hoặc mật khẩu')",
+    )
+    .await;
+    assert_eq!(
+        js(browser, "document.getElementById('screen-desk').hidden").await,
+        Value::Bool(true)
+    );
+    sign_in_with_password(browser, clerk, CLERK_PASSWORD, "desk").await;
+
+    // A wrong code is refused with the expected shape, then the dossier is created.
     type_into(browser, "#dossier-code", "000.00.15.H27-2311").await;
     click(browser, "#dossier-create").await;
     until_js(browser, "the code's error", SCREEN_TIMEOUT, "document.getElementById('dossier-code-error').textContent.includes('000.00.15.H27-231128-0042')").await;
@@ -474,7 +500,7 @@ async fn digitize_and_find(
 
     // The archivist searches without accents; the index follows the database within seconds.
     click(browser, "#signout").await;
-    until_js(browser, "the sign-in form again", SCREEN_TIMEOUT, "!document.getElementById('screen-signin').hidden && !document.getElementById('token').value").await;
+    until_js(browser, "the sign-in form again", SCREEN_TIMEOUT, "!document.getElementById('screen-signin').hidden && !document.getElementById('signin-password').value && !sessionStorage.getItem('sohoa.token')").await;
     sign_in(browser, archivist, "archive").await;
     type_into(browser, "#q", "nguyen van an").await;
     let hit_with_marks = "[...document.querySelectorAll('#results .hit')].findIndex(h => h.querySelector('.snippet mark'))";

@@ -95,6 +95,9 @@ function signedOut() {
   show('signin');
 }
 
+/** Marks a token that came from signing in with a password (this tab only). */
+const SESSION_KEY = 'sohoa.session';
+
 function setUp() {
   byId('language').value = currentLanguage();
   translate();
@@ -103,6 +106,30 @@ function setUp() {
 
   byId('signin-form').addEventListener('submit', async (event) => {
     event.preventDefault();
+    const name = byId('signin-name').value.trim();
+    const password = byId('signin-password').value;
+    if (!name || !password) {
+      notify(t('signin.emptyPassword'), 'error');
+      byId(name ? 'signin-password' : 'signin-name').focus();
+      return;
+    }
+    let session;
+    try {
+      session = await api.json('/v1/sessions', 'POST', { name, password });
+    } catch (error) {
+      byId('signin-password').value = '';
+      byId('signin-password').focus();
+      if (error instanceof api.ApiError && error.code === 'sign-in-failed') notify(t('signin.failed'), 'error');
+      else report(error);
+      return;
+    }
+    byId('signin-password').value = '';
+    api.setToken(session.token);
+    sessionStorage.setItem(SESSION_KEY, 'password');
+    await signIn();
+  });
+  byId('token-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
     const value = byId('token').value.trim();
     if (!value) {
       notify(t('signin.empty'), 'error');
@@ -110,10 +137,21 @@ function setUp() {
       return;
     }
     api.setToken(value);
+    sessionStorage.removeItem(SESSION_KEY);
     byId('token').value = '';
     await signIn();
   });
-  byId('signout').addEventListener('click', () => {
+  byId('signout').addEventListener('click', async () => {
+    // A token from signing in with a password stops working on the server too; a pasted token is only
+    // forgotten here (it may be a system's or the administrator's, still needed elsewhere).
+    if (sessionStorage.getItem(SESSION_KEY) === 'password') {
+      try {
+        await api.request('/v1/sessions/current', { method: 'DELETE' });
+      } catch {
+        // Already invalid, or the server is away: forgetting it here is what matters most.
+      }
+    }
+    sessionStorage.removeItem(SESSION_KEY);
     api.setToken(null);
     // Nothing of the last person's work stays on screen.
     window.location.reload();

@@ -464,6 +464,28 @@ impl Sohoa {
         self.ok(&args).trim().to_owned()
     }
 
+    /// `sohoa account password NAME`, the password given on standard input as a script would.
+    pub fn set_password(&self, name: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(["account", "password", name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// An HTTP client signed in as a new account with `role`, for every unit.
     pub fn client(&self, role: &str) -> reqwest::blocking::Client {
         client_with_token(&self.token(role, &[]))
