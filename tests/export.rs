@@ -47,6 +47,21 @@ fn exported(rescan: bool) -> Exported {
         replaced = Some(document);
         document = rescanned["document"].as_str().unwrap().to_owned();
     }
+    // A certified copy of the current document, issued twice: both travel with the dossier.
+    for _ in 0..2 {
+        let copy = source.input("copy.pdf");
+        source.ok(&["copy", &document, "-o", copy.to_str().unwrap()]);
+    }
+    // An archivist reads the dossier over the API: a line in the audit log, which the bag carries.
+    {
+        let server = source.serve();
+        let read = source
+            .client("archivist")
+            .get(format!("{}/v1/dossiers/{DOSSIER}", server.url))
+            .send()
+            .unwrap();
+        assert_eq!(read.status(), 200);
+    }
     let bag = source.dir.path().join("bags/0042");
     let said = source.ok(&["export", DOSSIER, "-o", bag.to_str().unwrap()]);
     assert!(
@@ -146,6 +161,11 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
              p.confidence p.text p.words p.quality p.flags p.geometry p.pdf_page",
         ),
         ("objects", "blake3 size media_type"),
+        (
+            "copies",
+            "blake3 document unit_code certificate subject development signed_at created_at",
+        ),
+        ("copy_issues", "copy document issued_to issued_at"),
     ];
     let mut rows = Vec::new();
     for (from, columns) in tables {
@@ -170,6 +190,43 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
     }
     rows.sort();
     rows
+}
+
+/// Makes a bag's manifests, Payload-Oxum and tag manifests again with the real tools, after a change to
+/// its payload: a bag valid as BagIt, whatever its payload now says.
+fn remanifest(bag: &Path) {
+    let payload: Vec<String> = files_under(bag, &bag.join("data")).into_iter().collect();
+    let payload: Vec<&str> = payload.iter().map(String::as_str).collect();
+    for (tool, algorithm) in [("sha512sum", "sha512"), ("sha256sum", "sha256")] {
+        let manifest = run_in(bag, tool, &payload);
+        std::fs::write(bag.join(format!("manifest-{algorithm}.txt")), manifest).unwrap();
+    }
+    let octets: u64 = payload
+        .iter()
+        .map(|f| std::fs::metadata(bag.join(f)).unwrap().len())
+        .sum();
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    let info: String = info
+        .lines()
+        .map(|l| {
+            if l.starts_with("Payload-Oxum:") {
+                format!("Payload-Oxum: {octets}.{}\n", payload.len())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(bag.join("bag-info.txt"), info).unwrap();
+    let tags = [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha512.txt",
+        "manifest-sha256.txt",
+    ];
+    for (tool, algorithm) in [("sha512sum", "sha512"), ("sha256sum", "sha256")] {
+        let manifest = run_in(bag, tool, &tags);
+        std::fs::write(bag.join(format!("tagmanifest-{algorithm}.txt")), manifest).unwrap();
+    }
 }
 
 fn assert_refused(output: &Output, names: &[&str]) -> String {
@@ -260,18 +317,51 @@ fn exported_bag_passes_sha512sum_sha256sum_and_qpdf_and_names_every_file() {
         .map(|o| o["file"].as_str().unwrap().to_owned())
         .collect();
     named.insert("data/metadata/dossier.json".to_owned());
+    named.insert("data/metadata/audit.json".to_owned());
     assert_eq!(named, payload);
     for object in objects {
         let bytes = std::fs::read(bag.join(object["file"].as_str().unwrap())).unwrap();
         assert_eq!(blake3_hex(&bytes), object["blake3"], "{object}");
         assert_eq!(bytes.len() as u64, object["size"].as_u64().unwrap());
     }
-    // One PDF, two page masters, the TIFF they came from.
+    // One PDF, two page masters, the TIFF they came from, the certified copy.
     let media: Vec<&str> = objects
         .iter()
         .map(|o| o["media_type"].as_str().unwrap())
         .collect();
-    assert_eq!(media.len(), 4, "{media:?}");
+    assert_eq!(media.len(), 5, "{media:?}");
+
+    // The certified copy, signed and intact, with both times it was issued.
+    let copies = described["copies"].as_array().unwrap();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(copies[0]["document"], document.as_str());
+    assert_eq!(copies[0]["issues"].as_array().unwrap().len(), 2);
+    let copy = bag.join(copies[0]["file"].as_str().unwrap());
+    assert_eq!(
+        copy.strip_prefix(&bag).unwrap().to_str().unwrap(),
+        format!("data/copies/{}.pdf", copies[0]["blake3"].as_str().unwrap())
+    );
+    assert_qpdf_clean(&copy);
+    let signature = std::process::Command::new("pdfsig")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let signature = String::from_utf8_lossy(&signature.stdout);
+    assert!(signature.contains("Signature is Valid."), "{signature}");
+
+    // The audit lines about the dossier, oldest first.
+    let audit: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bag.join("data/metadata/audit.json")).unwrap())
+            .unwrap();
+    assert_eq!(audit["format"], "sohoa-audit/1");
+    assert_eq!(audit["dossier"], DOSSIER);
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "dossier.read" && e["dossier"] == DOSSIER),
+        "{entries:?}"
+    );
     let documents = described["documents"].as_array().unwrap();
     assert_eq!(documents.len(), 1);
     assert_eq!(documents[0]["blake3"], document.as_str());
@@ -383,6 +473,13 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
     assert!(hits.iter().all(|h| h["document"] != replaced.as_str()));
     assert_eq!(target.search("applicant")[0]["page"], 2);
 
+    // The certified copy came along: the archive it was imported into recognises it as issued.
+    let copy = bag.join(described["copies"][0]["file"].as_str().unwrap());
+    let verdict: serde_json::Value =
+        serde_json::from_str(&target.ok(&["verify", "--json", copy.to_str().unwrap()])).unwrap();
+    assert_eq!(verdict["issued_by_this_archive"], true, "{verdict}");
+    assert!(said.contains("1 certified copies and 2 issues"), "{said}");
+
     // Again: nothing changes, and it says so. Into the archive it came from, too.
     let again = target.ok(&["import", bag.to_str().unwrap()]);
     assert!(again.contains("nothing changed"), "{again}");
@@ -443,48 +540,28 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
         .as_str()
         .unwrap();
     std::fs::copy(swapped.join(other), swapped.join(&master)).unwrap();
-    let payload: Vec<String> = files_under(&swapped, &swapped.join("data"))
-        .into_iter()
-        .collect();
-    let payload: Vec<&str> = payload.iter().map(String::as_str).collect();
-    for (tool, algorithm) in [("sha512sum", "sha512"), ("sha256sum", "sha256")] {
-        let manifest = run_in(&swapped, tool, &payload);
-        std::fs::write(swapped.join(format!("manifest-{algorithm}.txt")), manifest).unwrap();
-    }
-    let octets: u64 = payload
-        .iter()
-        .map(|f| std::fs::metadata(swapped.join(f)).unwrap().len())
-        .sum();
-    let info = std::fs::read_to_string(swapped.join("bag-info.txt")).unwrap();
-    let info: String = info
-        .lines()
-        .map(|l| {
-            if l.starts_with("Payload-Oxum:") {
-                format!("Payload-Oxum: {octets}.{}\n", payload.len())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(swapped.join("bag-info.txt"), info).unwrap();
-    let tags = [
-        "bagit.txt",
-        "bag-info.txt",
-        "manifest-sha512.txt",
-        "manifest-sha256.txt",
-    ];
-    for (tool, algorithm) in [("sha512sum", "sha512"), ("sha256sum", "sha256")] {
-        let manifest = run_in(&swapped, tool, &tags);
-        std::fs::write(
-            swapped.join(format!("tagmanifest-{algorithm}.txt")),
-            manifest,
-        )
-        .unwrap();
-    }
+    remanifest(&swapped);
     run_in(&swapped, "sha512sum", &["-c", "manifest-sha512.txt"]);
     let target = Sohoa::new();
     let output = target.run(&["import", swapped.to_str().unwrap()]);
     assert_refused(&output, &[&master, "BLAKE3"]);
+    assert_nothing_recorded(&target);
+
+    // A certified copy said to certify a document that is not the dossier's.
+    let foreign = work.join("foreign-copy");
+    copy_dir(&bag, &foreign);
+    let mut altered = description(&foreign);
+    let stranger = "0".repeat(64);
+    altered["copies"][0]["document"] = serde_json::Value::from(stranger.as_str());
+    std::fs::write(
+        foreign.join("data/metadata/dossier.json"),
+        serde_json::to_vec_pretty(&altered).unwrap(),
+    )
+    .unwrap();
+    remanifest(&foreign);
+    let target = Sohoa::new();
+    let output = target.run(&["import", foreign.to_str().unwrap()]);
+    assert_refused(&output, &["certified copy", &stranger]);
     assert_nothing_recorded(&target);
 
     // The dossier already here under another procedure: refused, and what is here stays as it was.

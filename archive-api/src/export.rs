@@ -10,8 +10,13 @@
 //!   the first document that has it (a document packaged again after a page was rescanned shares the
 //!   others);
 //! - `data/sources/<blake3>.<ext>`: files pages were taken from (a multi-page TIFF, a scan-to-PDF file);
-//! - `data/metadata/dossier.json`: the dossier's details, every document and every page row in full, and
-//!   every object with its file in the bag, media type and size.
+//! - `data/copies/<blake3>.pdf`: each certified copy made of the dossier's documents (signed PDFs, intact);
+//! - `data/metadata/dossier.json`: the dossier's details, every document and every page row in full, the
+//!   certified copies with every issue of them, and every object with its file in the bag, media type and
+//!   size;
+//! - `data/metadata/audit.json`: the audit log's lines about the dossier, oldest first (who read, changed or
+//!   was refused what, and when). A record of this archive: import keeps it in the bag and does not add
+//!   it to the importing archive's own log.
 //!
 //! Export reads every object through [`Archive::object`], which checks it against its BLAKE3, and builds
 //! the bag in a folder beside its destination, renamed into place at the end: a failure never leaves half
@@ -47,12 +52,19 @@ pub use import::{ImportError, ImportReport};
 
 use crate::archive::{Archive, ObjectError};
 use crate::codes::{ContentHash, DossierCode};
-use crate::repo::{DocumentRecord, DossierRecord, PageRecord, RepoError};
+use crate::repo::{
+    AuditEntry, AuditFilter, CopyExport, CopyIssueRecord, CopyRecord, DocumentRecord,
+    DossierRecord, PageRecord, RepoError,
+};
 
 /// What `data/metadata/dossier.json` declares itself to be.
 const FORMAT: &str = "sohoa-dossier/1";
 /// Where the description lies in the bag.
 const DESCRIPTION: &str = "data/metadata/dossier.json";
+/// Where the dossier's audit lines lie in the bag.
+const AUDIT: &str = "data/metadata/audit.json";
+/// Audit lines read at a time.
+const AUDIT_PAGE: i64 = 1000;
 
 /// How far an export or import has come.
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +140,39 @@ struct Package {
     format: String,
     dossier: PackageDossier,
     documents: Vec<PackageDocument>,
+    /// Absent from bags written before copies were carried.
+    #[serde(default)]
+    copies: Vec<PackageCopy>,
     objects: Vec<PackageObject>,
+}
+
+/// A certified copy, and every issue of it.
+#[derive(Debug, Serialize, Deserialize)]
+struct PackageCopy {
+    blake3: String,
+    file: String,
+    document: String,
+    unit: String,
+    certificate: String,
+    subject: String,
+    development: bool,
+    signed_at: String,
+    created_at: String,
+    issues: Vec<PackageCopyIssue>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PackageCopyIssue {
+    issued_to: String,
+    issued_at: String,
+}
+
+/// `data/metadata/audit.json`.
+#[derive(Debug, Serialize)]
+struct PackageAudit<'a> {
+    format: &'static str,
+    dossier: &'a str,
+    entries: Vec<AuditEntry>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -287,6 +331,20 @@ impl Archive {
             }
         }
 
+        let copies = self.repo().dossier_copies(code.as_str()).await?;
+        for copy in &copies {
+            let hash = &copy.copy.blake3;
+            add(
+                hash,
+                format!("data/copies/{hash}"),
+                format!(
+                    "the certified copy {hash} of document {}",
+                    copy.copy.document
+                ),
+            );
+        }
+        let audit = self.dossier_audit(code.as_str()).await?;
+
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -336,10 +394,17 @@ impl Archive {
             });
         }
 
-        let package = package(&dossier, &documents, objects)?;
+        let package = package(&dossier, &documents, &copies, objects)?;
         let description = serde_json::to_vec_pretty(&package)
             .map_err(|e| ExportError::Damaged(format!("{DESCRIPTION}: {e}")))?;
         written.push(write_payload(&root, DESCRIPTION, description).await?);
+        let audit = serde_json::to_vec_pretty(&PackageAudit {
+            format: "sohoa-audit/1",
+            dossier: &dossier.code,
+            entries: audit,
+        })
+        .map_err(|e| ExportError::Damaged(format!("{AUDIT}: {e}")))?;
+        written.push(write_payload(&root, AUDIT, audit).await?);
 
         let page_count: usize = documents.iter().map(|(_, pages)| pages.len()).sum();
         let info = vec![
@@ -394,6 +459,34 @@ impl Archive {
     }
 }
 
+impl Archive {
+    /// Every audit line about dossier `code`, oldest first.
+    async fn dossier_audit(&self, code: &str) -> Result<Vec<AuditEntry>, RepoError> {
+        let mut entries = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .repo()
+                .audit_entries(&AuditFilter {
+                    dossier: Some(code.to_owned()),
+                    before,
+                    limit: AUDIT_PAGE,
+                    ..AuditFilter::default()
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            let full = page.len() as i64 == AUDIT_PAGE;
+            entries.extend(page);
+            if !full {
+                break;
+            }
+        }
+        entries.reverse();
+        Ok(entries)
+    }
+}
+
 /// Writes one payload file on a blocking thread.
 async fn write_payload(
     root: &Path,
@@ -415,6 +508,7 @@ async fn write_payload(
 fn package(
     dossier: &DossierRecord,
     documents: &[(crate::repo::DocumentSummary, Vec<PageRecord>)],
+    copies: &[CopyExport],
     objects: Vec<PackageObject>,
 ) -> Result<Package, ExportError> {
     let file_of = |blake3: &str| {
@@ -484,8 +578,55 @@ fn package(
             updated_at: dossier.updated_at.clone(),
         },
         documents: described,
+        copies: copies
+            .iter()
+            .map(|export| PackageCopy {
+                blake3: export.copy.blake3.clone(),
+                file: file_of(&export.copy.blake3),
+                document: export.copy.document.clone(),
+                unit: export.copy.unit.clone(),
+                certificate: export.copy.certificate.clone(),
+                subject: export.copy.subject.clone(),
+                development: export.copy.development,
+                signed_at: export.copy.signed_at.clone(),
+                created_at: export.created_at.clone(),
+                issues: export
+                    .issues
+                    .iter()
+                    .map(|issue| PackageCopyIssue {
+                        issued_to: issue.issued_to.clone(),
+                        issued_at: issue.issued_at.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
         objects,
     })
+}
+
+impl PackageCopy {
+    fn record(&self) -> CopyExport {
+        CopyExport {
+            copy: CopyRecord {
+                blake3: self.blake3.clone(),
+                document: self.document.clone(),
+                unit: self.unit.clone(),
+                certificate: self.certificate.clone(),
+                subject: self.subject.clone(),
+                development: self.development,
+                signed_at: self.signed_at.clone(),
+            },
+            created_at: self.created_at.clone(),
+            issues: self
+                .issues
+                .iter()
+                .map(|issue| CopyIssueRecord {
+                    issued_to: issue.issued_to.clone(),
+                    issued_at: issue.issued_at.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl PackagePage {

@@ -103,6 +103,12 @@ pub(super) async fn run_import(archive: &Archive, args: ImportArgs) -> anyhow::R
                 String::new()
             }
         );
+        if o.copies_added + o.copy_issues_added > 0 {
+            println!(
+                "{} certified copies and {} issues of them recorded",
+                o.copies_added, o.copy_issues_added
+            );
+        }
     } else {
         println!(
             "dossier {} is already in the archive as the bag describes it ({} documents, {} pages, {} \

@@ -135,9 +135,10 @@ impl Archive {
                 media_type: o.media_type.clone(),
             })
             .collect();
+        let copies: Vec<_> = package.copies.iter().map(|c| c.record()).collect();
         let outcome = self
             .repo()
-            .import_dossier(&dossier, &documents, &objects)
+            .import_dossier(&dossier, &documents, &objects, &copies)
             .await?;
         // The dossier is safe in the database; the index catches up later if this fails.
         if let Err(e) = self.index().sync(self.repo()).await {
@@ -310,6 +311,47 @@ fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<Stri
                 let what = format!("the source file of {what}");
                 problems.refer(&files, &what, source, page.source_file.as_deref());
             }
+        }
+    }
+    let documents: HashSet<&str> = package
+        .documents
+        .iter()
+        .map(|d| d.blake3.as_str())
+        .collect();
+    let mut copies = HashSet::new();
+    for copy in &package.copies {
+        let name = format!("certified copy {}", copy.blake3);
+        if !copies.insert(copy.blake3.as_str()) {
+            problems.add(format!("{name} is listed twice"));
+        }
+        problems.refer(&files, &name, &copy.blake3, Some(&copy.file));
+        if !documents.contains(copy.document.as_str()) {
+            problems.add(format!(
+                "{name} certifies document {}, which is not one of the dossier's",
+                copy.document
+            ));
+        }
+        if let Err(e) = UnitCode::parse(&copy.unit) {
+            problems.add(format!("{name}: {e}"));
+        }
+        let texts = [
+            &copy.certificate,
+            &copy.subject,
+            &copy.signed_at,
+            &copy.created_at,
+        ];
+        let issues = copy
+            .issues
+            .iter()
+            .flat_map(|issue| [&issue.issued_to, &issue.issued_at]);
+        if texts
+            .into_iter()
+            .chain(issues)
+            .any(|text| text.is_empty() || text.len() > 1000 || text.chars().any(char::is_control))
+        {
+            problems.add(format!(
+                "{name}: an empty, overlong or control-character field"
+            ));
         }
     }
     if problems.0.is_empty() {

@@ -7,7 +7,7 @@
 
 use sqlx::Row;
 
-use super::{DossierRecord, ObjectRecord, Repo, RepoError};
+use super::{CopyRecord, DossierRecord, ObjectRecord, Repo, RepoError};
 use crate::time::now_rfc3339;
 
 /// A page row in full: everything needed to record it again exactly as it was.
@@ -66,6 +66,26 @@ pub struct DocumentRecord {
     pub pages: Vec<PageRecord>,
 }
 
+/// A certified copy of one of a dossier's documents, with every time it was issued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyExport {
+    /// The copy.
+    pub copy: CopyRecord,
+    /// When it was first made.
+    pub created_at: String,
+    /// Who was given it and when, oldest first.
+    pub issues: Vec<CopyIssueRecord>,
+}
+
+/// One issue of a certified copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyIssueRecord {
+    /// Who was given it (a person, or an HTTP client).
+    pub issued_to: String,
+    /// When, RFC 3339.
+    pub issued_at: String,
+}
+
 /// What recording a packaged dossier changed. All zero (and no dossier created) when the archive already
 /// held everything the package describes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,6 +100,10 @@ pub struct ImportOutcome {
     pub pages_added: u64,
     /// Documents already here now marked as replaced, as the package records them.
     pub documents_superseded: u64,
+    /// Certified copies added.
+    pub copies_added: u64,
+    /// Issues of certified copies added.
+    pub copy_issues_added: u64,
 }
 
 impl ImportOutcome {
@@ -130,6 +154,52 @@ impl Repo {
             .collect())
     }
 
+    /// The certified copies of the documents of dossier `dossier`, with their issues, in the order they
+    /// were made.
+    pub async fn dossier_copies(&self, dossier: &str) -> Result<Vec<CopyExport>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT c.blake3, c.document, c.unit_code, c.certificate, c.subject, c.development,
+                    c.signed_at, c.created_at
+             FROM copies c
+             WHERE c.document IN (SELECT doc.blake3 FROM documents doc
+                                  JOIN dossiers d ON d.id = doc.dossier_id WHERE d.code = $1)
+             ORDER BY c.created_at, c.blake3",
+        )
+        .bind(dossier)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut copies = Vec::with_capacity(rows.len());
+        for row in rows {
+            let blake3: String = row.get(0);
+            let issues = sqlx::query(
+                "SELECT issued_to, issued_at FROM copy_issues WHERE copy = $1 ORDER BY id",
+            )
+            .bind(&blake3)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| CopyIssueRecord {
+                issued_to: r.get(0),
+                issued_at: r.get(1),
+            })
+            .collect();
+            copies.push(CopyExport {
+                copy: CopyRecord {
+                    blake3,
+                    document: row.get(1),
+                    unit: row.get(2),
+                    certificate: row.get(3),
+                    subject: row.get(4),
+                    development: row.get::<i64, _>(5) != 0,
+                    signed_at: row.get(6),
+                },
+                created_at: row.get(7),
+                issues,
+            });
+        }
+        Ok(copies)
+    }
+
     /// Records a packaged dossier (its objects already stored) in one transaction: the dossier with its
     /// details, every object row, every document and page not yet recorded, and the replacements the
     /// package records. What is already here is left as it is, so recording the same package twice
@@ -140,6 +210,7 @@ impl Repo {
         dossier: &DossierRecord,
         documents: &[DocumentRecord],
         objects: &[ObjectRecord],
+        copies: &[CopyExport],
     ) -> Result<ImportOutcome, RepoError> {
         let now = now_rfc3339();
         let mut outcome = ImportOutcome::default();
@@ -250,6 +321,43 @@ impl Repo {
                 .execute(&mut *tx)
                 .await?;
                 outcome.pages_added += 1;
+            }
+        }
+        for export in copies {
+            let copy = &export.copy;
+            outcome.copies_added += sqlx::query(
+                "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
+                                     signed_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (blake3) DO NOTHING",
+            )
+            .bind(&copy.blake3)
+            .bind(&copy.document)
+            .bind(&copy.unit)
+            .bind(&copy.certificate)
+            .bind(&copy.subject)
+            .bind(i64::from(copy.development))
+            .bind(&copy.signed_at)
+            .bind(&export.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // The issues log is append-only and keyless: an issue already here is not added again.
+            for issue in &export.issues {
+                outcome.copy_issues_added += sqlx::query(
+                    "INSERT INTO copy_issues (copy, document, issued_to, issued_at)
+                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS
+                         (SELECT 1 FROM copy_issues WHERE copy = $5 AND issued_to = $6 AND issued_at = $7)",
+                )
+                .bind(&copy.blake3)
+                .bind(&copy.document)
+                .bind(&issue.issued_to)
+                .bind(&issue.issued_at)
+                .bind(&copy.blake3)
+                .bind(&issue.issued_to)
+                .bind(&issue.issued_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             }
         }
         if outcome.documents_superseded > 0 {

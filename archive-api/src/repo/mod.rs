@@ -21,7 +21,7 @@ pub use dossiers::{
     DocumentSummary, DossierChange, DossierDetails, DossierFilter, DossierRecord, PageSummary,
     PageText, PendingPage, ProcedureRecord, UnitRecord,
 };
-pub use export::{DocumentRecord, ImportOutcome, PageRecord};
+pub use export::{CopyExport, CopyIssueRecord, DocumentRecord, ImportOutcome, PageRecord};
 pub use jobs::{JOB_CHANNEL, JobAnnouncement, JobRecord, KeptAnswer};
 pub use spool::PageSpool;
 pub use stats::{StatsGroup, StatsQuery, StatsRow};
