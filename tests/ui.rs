@@ -191,6 +191,10 @@ async fn sign_in(browser: &Client, token: &str, screen: &str) {
     }
     // From the keyboard: Enter in the field signs in.
     type_into(browser, "#token", &format!("{token}\u{E007}")).await;
+    until_signed_in(browser, screen).await;
+}
+
+async fn until_signed_in(browser: &Client, screen: &str) {
     until_js(
         browser,
         &format!("the {screen} screen after signing in"),
@@ -205,13 +209,7 @@ async fn sign_in_with_password(browser: &Client, name: &str, password: &str, scr
     type_into(browser, "#signin-name", name).await;
     // From the keyboard: Enter in the password field signs in.
     type_into(browser, "#signin-password", &format!("{password}\u{E007}")).await;
-    until_js(
-        browser,
-        &format!("the {screen} screen after signing in"),
-        SCREEN_TIMEOUT,
-        &format!("!document.getElementById('screen-{screen}').hidden"),
-    )
-    .await;
+    until_signed_in(browser, screen).await;
 }
 
 /// Today in Vietnam as `yymmdd`, for a dossier code received today (and so in the dashboard's period).

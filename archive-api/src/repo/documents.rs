@@ -292,21 +292,7 @@ impl Repo {
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
         insert_object(&mut tx, object, &now).await?;
-        sqlx::query(
-            "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
-                                 signed_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (blake3) DO NOTHING",
-        )
-        .bind(&copy.blake3)
-        .bind(&copy.document)
-        .bind(&copy.unit)
-        .bind(&copy.certificate)
-        .bind(&copy.subject)
-        .bind(i64::from(copy.development))
-        .bind(&copy.signed_at)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
+        insert_copy(&mut tx, copy, &now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -469,4 +455,29 @@ pub(super) async fn insert_object(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Records a certified copy made at `created_at` unless it is recorded already; returns whether it was
+/// added.
+pub(super) async fn insert_copy(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    copy: &CopyRecord,
+    created_at: &str,
+) -> Result<bool, RepoError> {
+    let done = sqlx::query(
+        "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
+                             signed_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (blake3) DO NOTHING",
+    )
+    .bind(&copy.blake3)
+    .bind(&copy.document)
+    .bind(&copy.unit)
+    .bind(&copy.certificate)
+    .bind(&copy.subject)
+    .bind(i64::from(copy.development))
+    .bind(&copy.signed_at)
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -325,22 +325,8 @@ impl Repo {
         }
         for export in copies {
             let copy = &export.copy;
-            outcome.copies_added += sqlx::query(
-                "INSERT INTO copies (blake3, document, unit_code, certificate, subject, development,
-                                     signed_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (blake3) DO NOTHING",
-            )
-            .bind(&copy.blake3)
-            .bind(&copy.document)
-            .bind(&copy.unit)
-            .bind(&copy.certificate)
-            .bind(&copy.subject)
-            .bind(i64::from(copy.development))
-            .bind(&copy.signed_at)
-            .bind(&export.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            outcome.copies_added +=
+                u64::from(super::documents::insert_copy(&mut tx, copy, &export.created_at).await?);
             // The issues log is append-only and keyless: an issue already here is not added again.
             for issue in &export.issues {
                 outcome.copy_issues_added += sqlx::query(
