@@ -1086,10 +1086,45 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
     // An operator sets a password from the command line (one line on standard input).
     sohoa.ok(&["account", "add", "ha", "--role", "archivist"]);
     sohoa.set_password("ha", "mật khẩu của Hà");
-    assert_eq!(
-        sign_in("ha", "mật khẩu của Hà").status(),
-        StatusCode::CREATED
+    let ha = sign_in("ha", "mật khẩu của Hà");
+    assert_eq!(ha.status(), StatusCode::CREATED);
+    let ha = Api::new(
+        &server,
+        ha.json::<Value>().unwrap()["token"].as_str().unwrap(),
     );
+    assert_eq!(ha.get("/v1/me").status(), StatusCode::OK);
+    // Typed with combining marks (a Vietnamese keyboard's other setting), it is the same password.
+    let decomposed: String =
+        unicode_normalization::UnicodeNormalization::nfd("mật khẩu của Hà").collect();
+    assert_ne!(decomposed, "mật khẩu của Hà");
+    assert_eq!(sign_in("ha", &decomposed).status(), StatusCode::CREATED);
+    // A new password ends the sessions signed in with the old one.
+    assert_eq!(
+        set_password("ha", json!("mật khẩu mới của Hà")).status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(ha.get("/v1/me").status(), StatusCode::UNAUTHORIZED);
+
+    // Guesses sent all at once get no more tries than one after another.
+    sohoa.ok(&["account", "add", "minh", "--role", "clerk"]);
+    sohoa.set_password("minh", "mật khẩu của Minh");
+    let statuses: Vec<StatusCode> = std::thread::scope(|scope| {
+        let guesses: Vec<_> = (0..10)
+            .map(|i| scope.spawn(move || sign_in("minh", &format!("doan-{i}")).status()))
+            .collect();
+        guesses.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    let refused = |status| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!(refused(StatusCode::UNAUTHORIZED), 5, "{statuses:?}");
+    assert_eq!(refused(StatusCode::TOO_MANY_REQUESTS), 5, "{statuses:?}");
+    let waiting = sign_in("minh", "mật khẩu của Minh");
+    assert_eq!(waiting.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = waiting.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((800..=900).contains(&retry), "{retry}");
 }
 
 /// Now plus `seconds`, in Vietnam time, as RFC 3339 (the archive's format, so it compares as text).

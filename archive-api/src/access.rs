@@ -213,6 +213,8 @@ pub async fn issue_token(
     Ok((token, record))
 }
 
+/// The label of the tokens that signing in with a password issues.
+pub const SESSION_LABEL: &str = "signed in";
 /// How long a token from signing in with a password lasts: a working day and then some.
 pub const SESSION_HOURS: u32 = 12;
 /// The fewest characters a password may have.
@@ -238,6 +240,7 @@ pub enum PasswordError {
 /// (OWASP-recommended) cost. Slow on purpose: call it off the async threads.
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
+    let password = normalized(password);
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
@@ -251,24 +254,37 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// A password as one canonical sequence of characters (NFC): Vietnamese keyboards type "ầ" either as one
+/// character or as "a" with two combining marks, and the same password must match either way.
+fn normalized(password: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    password.nfc().collect()
+}
+
 /// Whether `password` is the one `phc` (from [`hash_password`]) was made from; `None` for no account, in
 /// which case a stand-in hash is checked all the same so the answer takes as long either way.
 pub fn verify_password(phc: Option<&str>, password: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let stand_in = STAND_IN.get_or_init(|| {
-        let (random, _) = new_token();
-        hash_password(&random).unwrap_or_default()
-    });
+    let stand_in = stand_in_hash();
     let known = phc.is_some();
     let Ok(parsed) = PasswordHash::new(phc.unwrap_or(stand_in)) else {
         return false;
     };
     let matches = password.len() <= MAX_PASSWORD_BYTES
         && argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
+            .verify_password(normalized(password).as_bytes(), &parsed)
             .is_ok();
     known && matches
+}
+
+/// The hash an unknown name's password is checked against, made once (call it at start so the first
+/// unknown name takes no longer than any other).
+pub fn stand_in_hash() -> &'static str {
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    STAND_IN.get_or_init(|| {
+        let (random, _) = new_token();
+        hash_password(&random).unwrap_or_default()
+    })
 }
 
 /// Issues a token for a person who signed in with their password, valid for [`SESSION_HOURS`].
@@ -281,7 +297,7 @@ pub async fn issue_session_token(
         u64::from(SESSION_HOURS) * 3600,
     ));
     let record = repo
-        .create_token(account, &hash, "signed in", Some(&expires_at))
+        .create_token(account, &hash, SESSION_LABEL, Some(&expires_at))
         .await?;
     Ok((token, record))
 }

@@ -60,6 +60,8 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 /// How long an answer kept under an `Idempotency-Key` answers a retry (a client retries within minutes;
 /// a week covers a desk closed over a long weekend).
 pub const IDEMPOTENCY_KEYS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long the token of a signed-in session is kept after it expired or was revoked.
+const OLD_SESSIONS: Duration = Duration::from_secs(24 * 3600);
 
 /// Serves the API on `listener` until `shutdown` completes, keeping the index current meanwhile, with
 /// `workers` job workers in this process (see [`jobs`]).
@@ -98,12 +100,23 @@ pub async fn serve(
             }
         })
     });
+    // The stand-in password hash, made now so the first sign-in with an unknown name takes no longer.
+    tokio::task::spawn_blocking(|| {
+        access::stand_in_hash();
+    });
     let housekeeping = {
         let archive = Arc::clone(&archive);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HOUSEKEEPING_EVERY).await;
                 let swept = archive.jobs().sweep(archive.repo()).await;
+                if let Err(e) = archive
+                    .repo()
+                    .delete_old_sessions(&time::ago(OLD_SESSIONS))
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot delete old sign-in tokens; retrying later");
+                }
                 let expired = archive
                     .repo()
                     .expire_idempotency_keys(&time::ago(IDEMPOTENCY_KEYS_KEPT))

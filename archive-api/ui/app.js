@@ -120,6 +120,7 @@ function setUp() {
       byId('signin-password').value = '';
       byId('signin-password').focus();
       if (error instanceof api.ApiError && error.code === 'sign-in-failed') notify(t('signin.failed'), 'error');
+      else if (error instanceof api.ApiError && error.code === 'too-many-attempts') notify(t('signin.tooMany'), 'error');
       else report(error);
       return;
     }

@@ -343,6 +343,14 @@ async function rotate(page, n) {
 /** Sheets' small images by `scan/n`, fetched once each; one not stored yet is asked for again later. */
 const scannedImages = new Map();
 
+/** Lets go of the last scan's images (a desk stays open all day). */
+function forgetScannedImages() {
+  for (const loaded of scannedImages.values()) {
+    loaded.then((url) => url && URL.revokeObjectURL(url));
+  }
+  scannedImages.clear();
+}
+
 function scannedImage(scan, n, label) {
   const key = `${scan}/${n}`;
   if (!scannedImages.has(key)) {
@@ -500,6 +508,7 @@ async function scan() {
   const device = byId('scanner').value;
   if (!dossier || !device) return;
   const status = byId('scan-status');
+  forgetScannedImages();
   try {
     let job = await api.json('/v1/scans', 'POST', {
       device,

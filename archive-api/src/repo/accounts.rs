@@ -205,19 +205,44 @@ impl Repo {
         self.account(name).await
     }
 
-    /// Sets (or with `None` removes) the password of `name`, as a PHC string; `false` if there is no
-    /// such account.
+    /// Sets (or with `None` removes) the password of `name`, as a PHC string, and ends the sessions
+    /// signed in with the old one; `false` if there is no such account.
     pub async fn set_password(
         &self,
         name: &str,
         password_hash: Option<&str>,
     ) -> Result<bool, RepoError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
             .bind(password_hash)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1)
+             WHERE label = $2 AND user_id = (SELECT id FROM users WHERE name = $3)",
+        )
+        .bind(now_rfc3339())
+        .bind(crate::access::SESSION_LABEL)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes the tokens of signed-in sessions that expired or were revoked before `before` (RFC 3339);
+    /// returns how many. Tokens issued by administrators are kept, as a record.
+    pub async fn delete_old_sessions(&self, before: &str) -> Result<u64, RepoError> {
+        let done = sqlx::query(
+            "DELETE FROM tokens WHERE label = $1 AND (expires_at < $2 OR revoked_at < $3)",
+        )
+        .bind(crate::access::SESSION_LABEL)
+        .bind(before)
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// The account `name` and its password's PHC string, if it is enabled and has a password.

@@ -29,6 +29,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     pages: Vec<FailedPage>,
+    /// Seconds the client should wait before asking again (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -47,7 +49,14 @@ impl ApiError {
             code,
             message: message.into(),
             pages: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Tells the client to ask again in `seconds` (`Retry-After`), for `429` and `503`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// A server-side failure: the cause is logged, the client gets a generic message.
@@ -69,6 +78,11 @@ impl IntoResponse for ApiError {
             pages: &self.pages,
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

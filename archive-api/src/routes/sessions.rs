@@ -2,11 +2,15 @@
 //! `POST /v1/sessions` answers a bearer token that lasts a working day, `DELETE /v1/sessions/current`
 //! signs out, `PUT /v1/accounts/{name}/password` lets an administrator set or remove a password.
 //!
-//! Wrong names and wrong passwords get the same answer after the same work, and an account with
-//! [`MAX_FAILURES`] failed sign-ins in [`FAILURE_WINDOW`] is refused (`429`) until the window has passed.
+//! Wrong names and wrong passwords get the same answer after the same work. Guessing is cut short: an
+//! account may fail [`MAX_FAILURES`] times from one address and [`MAX_FAILURES_ANYWHERE`] times from all
+//! together in [`FAILURE_WINDOW`], counted in this server process, before it is refused (`429`) for the rest
+//! of the window; a stranger guessing from one place does not lock a clerk out of their own desk. Each
+//! attempt is counted before the password is checked, so requests sent at once get no more tries. Password
+//! hashing runs [`HASHING_AT_ONCE`]-per-core at most, so a flood of sign-ins cannot take the server's memory.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,49 +37,120 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_password))
 }
 
-/// Failed sign-ins an account may have in [`FAILURE_WINDOW`] before it is refused for the rest of it.
+/// Failed sign-ins an account may have from one address in [`FAILURE_WINDOW`].
 const MAX_FAILURES: u32 = 5;
+/// Failed sign-ins an account may have from every address together in [`FAILURE_WINDOW`].
+const MAX_FAILURES_ANYWHERE: u32 = 50;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Names followed at most; past this, the oldest windows are dropped first.
+/// Counters kept at most; past this the oldest are dropped first.
 const MAX_FOLLOWED: usize = 10_000;
+/// Password hashes computed at once, per core (Argon2 takes about 19 MiB and tens of milliseconds each).
+const HASHING_AT_ONCE: usize = 1;
+/// How long a sign-in waits for its turn to hash before the server says it is busy.
+const HASHING_WAIT: Duration = Duration::from_secs(10);
 
-/// Failed sign-ins by account name, in this process.
-#[derive(Default)]
+/// Sign-in attempts by account and address, and the turns at password hashing, in this process.
 pub struct SignIns {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    attempts: Mutex<HashMap<String, (u32, Instant)>>,
+    hashing: Semaphore,
+}
+
+impl Default for SignIns {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            attempts: Mutex::new(HashMap::new()),
+            hashing: Semaphore::new(cores * HASHING_AT_ONCE),
+        }
+    }
 }
 
 impl SignIns {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
-        self.failures
+        self.attempts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// How long `name` must wait, if it has failed too often.
-    fn wait(&self, name: &str) -> Option<Duration> {
-        let failures = self.lock();
-        let (count, since) = failures.get(name)?;
-        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
-        (*count >= MAX_FAILURES).then_some(left)
+    fn keys(name: &str, client: Option<IpAddr>) -> [(String, u32); 2] {
+        let from = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        [
+            (format!("{from} {name}"), MAX_FAILURES),
+            (format!("* {name}"), MAX_FAILURES_ANYWHERE),
+        ]
     }
 
-    fn failed(&self, name: &str) {
-        let mut failures = self.lock();
-        if failures.len() >= MAX_FOLLOWED {
-            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+    /// Counts an attempt by `name` from `client` before its password is checked, or says how long it
+    /// must wait when it has failed too often. A success takes the attempt back ([`SignIns::succeeded`]).
+    fn attempt(&self, name: &str, client: Option<IpAddr>) -> Result<(), Duration> {
+        let keys = Self::keys(name, client);
+        let mut attempts = self.lock();
+        for (key, limit) in &keys {
+            if let Some((count, since)) = attempts.get(key)
+                && *count >= *limit
+                && let Some(left) = FAILURE_WINDOW.checked_sub(since.elapsed())
+            {
+                return Err(left);
+            }
         }
-        let entry = failures
-            .entry(name.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= FAILURE_WINDOW {
-            *entry = (0, Instant::now());
+        if attempts.len() + keys.len() > MAX_FOLLOWED {
+            attempts.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+            if attempts.len() + keys.len() > MAX_FOLLOWED {
+                // Still full within the window (names sprayed): the oldest tenth goes at once, so the
+                // scan is paid once per thousand attempts, not on each.
+                let mut by_age: Vec<(Instant, String)> = attempts
+                    .iter()
+                    .map(|(key, (_, since))| (*since, key.clone()))
+                    .collect();
+                let drop = (MAX_FOLLOWED / 10).min(by_age.len());
+                if drop > 0 {
+                    by_age.select_nth_unstable(drop - 1);
+                }
+                for (_, key) in by_age.into_iter().take(drop) {
+                    attempts.remove(&key);
+                }
+            }
         }
-        entry.0 += 1;
+        for (key, _) in keys {
+            let entry = attempts.entry(key).or_insert((0, Instant::now()));
+            if entry.1.elapsed() >= FAILURE_WINDOW {
+                *entry = (0, Instant::now());
+            }
+            entry.0 += 1;
+        }
+        Ok(())
     }
 
-    fn succeeded(&self, name: &str) {
-        self.lock().remove(name);
+    /// The right password: this address starts afresh, and the attempt no longer counts anywhere.
+    fn succeeded(&self, name: &str, client: Option<IpAddr>) {
+        let [(here, _), (anywhere, _)] = Self::keys(name, client);
+        let mut attempts = self.lock();
+        attempts.remove(&here);
+        if let Some((count, _)) = attempts.get_mut(&anywhere) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Runs the password hashing `work` when a turn is free.
+    async fn hash<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let busy = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is busy checking passwords: try again in a few seconds",
+            )
+            .retry_after(5)
+        };
+        let _turn = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
     }
 }
 
@@ -110,31 +186,32 @@ async fn sign_in(
     if name.is_empty() || name.len() > 64 {
         return Err(ApiError::invalid("give the account's name and password"));
     }
-    let client = extensions
+    let address = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "-".to_owned(), |ConnectInfo(a)| a.to_string());
+        .map(|ConnectInfo(a)| *a);
+    let client = address.map_or_else(|| "-".to_owned(), |a| a.to_string());
+    let ip = address.map(|a| a.ip());
     let sign_ins = archive.sign_ins();
-    if let Some(wait) = sign_ins.wait(&name) {
+    if let Err(wait) = sign_ins.attempt(&name, ip) {
+        let minutes = wait.as_secs().div_ceil(60);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-attempts",
             format!(
-                "too many wrong passwords for '{name}': try again in {} minutes, or ask an administrator",
-                wait.as_secs().div_ceil(60)
+                "too many wrong passwords for '{name}': try again in {minutes} minutes, or ask an administrator"
             ),
-        ));
+        )
+        .retry_after(wait.as_secs()));
     }
     let found = archive.repo().sign_in_account(&name).await?;
     let phc = found.as_ref().map(|(_, phc)| phc.clone());
     let password = credentials.password;
-    let matches =
-        tokio::task::spawn_blocking(move || access::verify_password(phc.as_deref(), &password))
-            .await
-            .map_err(ApiError::internal)?;
+    let matches = sign_ins
+        .hash(move || access::verify_password(phc.as_deref(), &password))
+        .await?;
     let account = match (found, matches) {
         (Some((account, _)), true) => account,
         (found, _) => {
-            sign_ins.failed(&name);
             tracing::warn!(account = %name, %client, "failed sign-in");
             // On record for an account that exists (disabled or without a password included).
             let account = match found {
@@ -151,7 +228,7 @@ async fn sign_in(
             ));
         }
     };
-    sign_ins.succeeded(&name);
+    sign_ins.succeeded(&name, ip);
     let (token, record_of_token) = access::issue_session_token(archive.repo(), &name).await?;
     record(&archive, &account, &client, false).await?;
     Ok((
@@ -217,7 +294,7 @@ struct NewPassword {
     password: Option<String>,
 }
 
-/// Sets or removes an account's password (administrators).
+/// Sets or removes an account's password (administrators); the account's signed-in sessions end.
 #[utoipa::path(put, path = "/v1/accounts/{name}/password", tag = "accounts",
     params(("name" = String, Path, description = "account name")),
     request_body = NewPassword,
@@ -235,9 +312,10 @@ async fn set_password(
         .await?;
     let phc = match body.password {
         Some(password) => Some(
-            tokio::task::spawn_blocking(move || access::hash_password(&password))
-                .await
-                .map_err(ApiError::internal)?
+            archive
+                .sign_ins()
+                .hash(move || access::hash_password(&password))
+                .await?
                 .map_err(|e| match e {
                     access::PasswordError::Hash(_) => ApiError::internal(e),
                     _ => ApiError::invalid(e.to_string()),
@@ -255,4 +333,42 @@ async fn set_password(
         .record(&archive, "account.password", &name, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guessing_from_one_address_does_not_lock_out_another_and_the_counters_stay_bounded() {
+        let sign_ins = SignIns::default();
+        let (stranger, desk) = (
+            Some(IpAddr::from([203, 0, 113, 9])),
+            Some(IpAddr::from([10, 0, 0, 3])),
+        );
+        for _ in 0..MAX_FAILURES {
+            assert!(sign_ins.attempt("lan", stranger).is_ok());
+        }
+        let wait = sign_ins.attempt("lan", stranger).unwrap_err();
+        assert!(wait > FAILURE_WINDOW - Duration::from_secs(60));
+        assert!(
+            sign_ins.attempt("lan", desk).is_ok(),
+            "the clerk's own desk"
+        );
+        sign_ins.succeeded("lan", desk);
+
+        // Guessing from everywhere at once stops at the account's overall limit.
+        let mut allowed = 0;
+        for i in 0..=MAX_FAILURES_ANYWHERE {
+            let from = Some(IpAddr::from([198, 51, 100, u8::try_from(i % 250).unwrap()]));
+            allowed += u32::from(sign_ins.attempt("minh", from).is_ok());
+        }
+        assert_eq!(allowed, MAX_FAILURES_ANYWHERE);
+
+        // Sprayed names never grow the counters past their bound.
+        for i in 0..MAX_FOLLOWED {
+            let _ = sign_ins.attempt(&format!("name-{i}"), stranger);
+        }
+        assert!(sign_ins.lock().len() <= MAX_FOLLOWED);
+    }
 }
