@@ -436,7 +436,14 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
     let described = description(&bag);
     assert_eq!(described["documents"].as_array().unwrap().len(), 2);
 
+    // The archive it moves to signs with the same certificate (a province moving its archive keeps its
+    // units' keys): here, the source's development certificate.
     let target = Sohoa::new();
+    let certs = target.data().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    for file in ["development-certificate.pem", "development-key.pem"] {
+        std::fs::copy(source.data().join("certs").join(file), certs.join(file)).unwrap();
+    }
     let said = target.ok(&["import", bag.to_str().unwrap()]);
     assert!(
         said.contains(&format!("dossier {DOSSIER} imported")),
@@ -479,6 +486,29 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
         serde_json::from_str(&target.ok(&["verify", "--json", copy.to_str().unwrap()])).unwrap();
     assert_eq!(verdict["issued_by_this_archive"], true, "{verdict}");
     assert!(said.contains("1 certified copies and 2 issues"), "{said}");
+
+    // An archive that signs with other keys imports the dossier but leaves the copy in the bag: it did
+    // not issue it, and must not say it did.
+    let elsewhere = Sohoa::new();
+    let said_elsewhere = elsewhere.ok(&["import", bag.to_str().unwrap()]);
+    assert!(
+        said_elsewhere.contains("1 certified copies left in the bag"),
+        "{said_elsewhere}"
+    );
+    // Not issued here: `verify` says so and exits 1.
+    let checked = elsewhere.run(&["verify", "--json", copy.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+    assert_eq!(verdict["intact"], true, "{verdict}");
+    assert_eq!(verdict["issued_by_this_archive"], false, "{verdict}");
+    let copy_hash = described["copies"][0]["blake3"].as_str().unwrap();
+    assert!(
+        !elsewhere
+            .stored_objects()
+            .iter()
+            .any(|o| o.contains(copy_hash)),
+        "the copy left in the bag is not stored"
+    );
 
     // Again: nothing changes, and it says so. Into the archive it came from, too.
     let again = target.ok(&["import", bag.to_str().unwrap()]);
@@ -562,6 +592,22 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
     let target = Sohoa::new();
     let output = target.run(&["import", foreign.to_str().unwrap()]);
     assert_refused(&output, &["certified copy", &stranger]);
+    assert_nothing_recorded(&target);
+
+    // A certified copy described with another signer than the one that signed it.
+    let resigned = work.join("resigned-copy");
+    copy_dir(&bag, &resigned);
+    let mut altered = description(&resigned);
+    altered["copies"][0]["certificate"] = serde_json::Value::from("ab".repeat(32));
+    std::fs::write(
+        resigned.join("data/metadata/dossier.json"),
+        serde_json::to_vec_pretty(&altered).unwrap(),
+    )
+    .unwrap();
+    remanifest(&resigned);
+    let target = Sohoa::new();
+    let output = target.run(&["import", resigned.to_str().unwrap()]);
+    assert_refused(&output, &["data/copies/", "not the", &"ab".repeat(32)]);
     assert_nothing_recorded(&target);
 
     // The dossier already here under another procedure: refused, and what is here stays as it was.

@@ -103,6 +103,13 @@ pub(super) async fn run_import(archive: &Archive, args: ImportArgs) -> anyhow::R
                 String::new()
             }
         );
+        if report.copies_left > 0 {
+            println!(
+                "{} certified copies left in the bag: signed with a certificate this archive does not \
+                 sign with, so it does not record them as its own (their signatures still verify)",
+                report.copies_left
+            );
+        }
         if o.copies_added + o.copy_issues_added > 0 {
             println!(
                 "{} certified copies and {} issues of them recorded",

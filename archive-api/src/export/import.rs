@@ -12,6 +12,7 @@ use super::{BagProgress, BagProgressFn, DESCRIPTION, FORMAT, Package, PackageObj
 use crate::archive::Archive;
 use crate::blobs::BlobError;
 use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
+use crate::copies::check_signature;
 use crate::repo::{ImportOutcome, NewDossier, ObjectRecord, RepoError};
 
 /// The largest `dossier.json` read (a long dossier's word boxes take tens of megabytes).
@@ -66,6 +67,9 @@ pub struct ImportReport {
     pub objects: usize,
     /// Of those, how many the store did not hold yet.
     pub objects_stored: usize,
+    /// Certified copies left in the bag, not recorded: signed with a certificate this archive does not
+    /// sign with (another archive's, or a unit's earlier one), so this archive cannot say it issued them.
+    pub copies_left: usize,
     /// What was recorded; nothing when the archive already held the dossier as the bag describes it.
     #[serde(skip)]
     pub outcome: ImportOutcome,
@@ -113,9 +117,54 @@ impl Archive {
         // A conflicting dossier is refused before anything is stored.
         self.repo().check_dossier(&new).await?;
 
+        // Certified copies: each signature must hold and be the certificate the bag says (else the bag
+        // was tampered with); only copies signed with a certificate this archive signs with are recorded.
+        let mut left: HashSet<String> = HashSet::new();
+        let mut problems = Vec::new();
+        for copy in &package.copies {
+            let path = bag.join(&copy.file);
+            let signature = tokio::task::spawn_blocking(move || {
+                std::fs::read(path).map(|bytes| check_signature(&bytes))
+            })
+            .await
+            .map_err(|e| ImportError::Refused(vec![format!("{}: {e}", copy.file)]))?
+            .map_err(|source| ImportError::Read {
+                path: copy.file.clone(),
+                source,
+            })?;
+            if !signature.intact {
+                problems.push(format!(
+                    "{}: the certified copy's signature does not hold: {}",
+                    copy.file,
+                    signature.problem.as_deref().unwrap_or("no reason given")
+                ));
+            } else if signature.certificate.as_deref() != Some(copy.certificate.as_str()) {
+                problems.push(format!(
+                    "{}: signed with certificate {}, not the {} it is described by",
+                    copy.file,
+                    signature.certificate.as_deref().unwrap_or("(none)"),
+                    copy.certificate
+                ));
+            } else if self
+                .certifier()
+                .signer(&copy.unit)
+                .map_or(true, |signer| signer.fingerprint() != copy.certificate)
+            {
+                left.insert(copy.blake3.clone());
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ImportError::Refused(problems));
+        }
+
         let mut stored = 0;
-        let total = package.objects.len() as u64;
-        for (done, object) in package.objects.iter().enumerate() {
+        let kept: Vec<&PackageObject> = package
+            .objects
+            .iter()
+            .filter(|o| !left.contains(&o.blake3))
+            .collect();
+        let total = kept.len() as u64;
+        for (done, object) in kept.iter().enumerate() {
             if self.store_object(bag, object).await? {
                 stored += 1;
             }
@@ -126,8 +175,7 @@ impl Archive {
             });
         }
         let documents: Vec<_> = package.documents.iter().map(|d| d.record()).collect();
-        let objects: Vec<ObjectRecord> = package
-            .objects
+        let objects: Vec<ObjectRecord> = kept
             .iter()
             .map(|o| ObjectRecord {
                 blake3: o.blake3.clone(),
@@ -135,7 +183,12 @@ impl Archive {
                 media_type: o.media_type.clone(),
             })
             .collect();
-        let copies: Vec<_> = package.copies.iter().map(|c| c.record()).collect();
+        let copies: Vec<_> = package
+            .copies
+            .iter()
+            .filter(|c| !left.contains(&c.blake3))
+            .map(|c| c.record())
+            .collect();
         let outcome = self
             .repo()
             .import_dossier(&dossier, &documents, &objects, &copies)
@@ -150,6 +203,7 @@ impl Archive {
             pages: documents.iter().map(|d| d.pages.len()).sum(),
             objects: objects.len(),
             objects_stored: stored,
+            copies_left: left.len(),
             outcome,
         })
     }
