@@ -1105,6 +1105,53 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
     );
     assert_eq!(ha.get("/v1/me").status(), StatusCode::UNAUTHORIZED);
 
+    // Hà changes it herself, so the administrator no longer knows it: the current one is required.
+    let ha = sign_in("ha", "mật khẩu mới của Hà");
+    let ha = Api::new(
+        &server,
+        ha.json::<Value>().unwrap()["token"].as_str().unwrap(),
+    );
+    let change = |current: &str, password: &str| {
+        ha.client
+            .put(format!("{}/v1/me/password", server.url))
+            .json(&json!({"current": current, "password": password}))
+            .send()
+            .unwrap()
+    };
+    let wrong = change("không phải", "mật khẩu riêng của Hà");
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert_eq!(wrong.json::<Value>().unwrap()["code"], "wrong-password");
+    assert_eq!(
+        change("mật khẩu mới của Hà", "ngắn").status(),
+        StatusCode::BAD_REQUEST
+    );
+    let changed = change("mật khẩu mới của Hà", "mật khẩu riêng của Hà");
+    assert_eq!(changed.status(), StatusCode::OK);
+    let fresh = Api::new(
+        &server,
+        changed.json::<Value>().unwrap()["token"].as_str().unwrap(),
+    );
+    assert_eq!(
+        ha.get("/v1/me").status(),
+        StatusCode::UNAUTHORIZED,
+        "old session ended"
+    );
+    assert_eq!(fresh.get("/v1/me").status(), StatusCode::OK);
+    assert_eq!(
+        sign_in("ha", "mật khẩu mới của Hà").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in("ha", "mật khẩu riêng của Hà").status(),
+        StatusCode::CREATED
+    );
+    let changes = admin.audit(&[("actor", "ha"), ("action", "account.password.change")]);
+    let outcomes: Vec<&str> = changes
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "denied"], "{changes:?}");
+
     // Guesses sent all at once get no more tries than one after another.
     sohoa.ok(&["account", "add", "minh", "--role", "clerk"]);
     sohoa.set_password("minh", "mật khẩu của Minh");

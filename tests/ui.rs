@@ -24,6 +24,8 @@ const UNIT: &str = "000.00.15.H27";
 const PROCEDURE: &str = "1.001234";
 /// The clerk's password in the test that signs in as people do.
 const CLERK_PASSWORD: &str = "Quầy số 3, tầng 1";
+/// The password the clerk changes it to.
+const NEW_CLERK_PASSWORD: &str = "Mật khẩu riêng của Chi";
 /// How long a screen may take to show what it should (OCR of a page takes seconds, not minutes).
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(30);
 const PACKAGING_TIMEOUT: Duration = Duration::from_secs(300);
@@ -374,6 +376,37 @@ async fn digitize_and_find(
         Value::Bool(true)
     );
     sign_in_with_password(browser, clerk, CLERK_PASSWORD, "desk").await;
+
+    // The clerk makes the password her own: a wrong current one is refused in the dialog, the right one
+    // changes it and the desk goes on with a new session.
+    click(browser, "#password-open").await;
+    type_into(browser, "#password-current", "sai mật khẩu").await;
+    type_into(browser, "#password-new", NEW_CLERK_PASSWORD).await;
+    type_into(
+        browser,
+        "#password-again",
+        &format!("{NEW_CLERK_PASSWORD}\u{E007}"),
+    )
+    .await;
+    until_js(
+        browser,
+        "the wrong current password's message",
+        SCREEN_TIMEOUT,
+        "document.getElementById('password-error').textContent === 'Mật khẩu hiện tại không đúng.'",
+    )
+    .await;
+    screenshot(browser, "01b-password-dialog.png", None).await;
+    type_into(
+        browser,
+        "#password-current",
+        &format!("{CLERK_PASSWORD}\u{E007}"),
+    )
+    .await;
+    until_js(browser, "the password changed", SCREEN_TIMEOUT, "!document.getElementById('password-dialog').open && document.getElementById('notice').textContent === 'Đã đổi mật khẩu.'").await;
+    assert_eq!(
+        js(browser, "document.getElementById('screen-desk').hidden").await,
+        Value::Bool(false)
+    );
 
     // A wrong code is refused with the expected shape, then the dossier is created.
     type_into(browser, "#dossier-code", "000.00.15.H27-2311").await;

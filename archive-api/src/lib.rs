@@ -110,6 +110,7 @@ pub async fn serve(
             loop {
                 tokio::time::sleep(HOUSEKEEPING_EVERY).await;
                 let swept = archive.jobs().sweep(archive.repo()).await;
+                archive.scan_jobs().forget_ended();
                 if let Err(e) = archive
                     .repo()
                     .delete_old_sessions(&time::ago(OLD_SESSIONS))

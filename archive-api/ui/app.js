@@ -78,6 +78,7 @@ async function signIn() {
   }
   byId('nav').hidden = allowed.length < 2;
   byId('signout').hidden = false;
+  byId('password-open').hidden = sessionStorage.getItem(SESSION_KEY) !== 'password';
   showWho();
   notify('');
   const context = { notify, report, show, me };
@@ -91,8 +92,54 @@ function signedOut() {
   state.me = null;
   byId('nav').hidden = true;
   byId('signout').hidden = true;
+  byId('password-open').hidden = true;
   showWho();
   show('signin');
+}
+
+/** The dialog in which a person changes their own password; the answer's new session replaces this one. */
+function setUpPasswordChange() {
+  const dialog = byId('password-dialog');
+  const error = byId('password-error');
+  const close = () => {
+    for (const id of ['password-current', 'password-new', 'password-again']) byId(id).value = '';
+    error.textContent = '';
+    dialog.close();
+    byId('password-open').focus();
+  };
+  byId('password-open').addEventListener('click', () => {
+    dialog.showModal();
+    byId('password-current').focus();
+  });
+  byId('password-cancel').addEventListener('click', close);
+  byId('password-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const current = byId('password-current').value;
+    const password = byId('password-new').value;
+    if ([...password].length < 8) {
+      error.textContent = t('password.short');
+      byId('password-new').focus();
+      return;
+    }
+    if (password !== byId('password-again').value) {
+      error.textContent = t('password.mismatch');
+      byId('password-again').focus();
+      return;
+    }
+    try {
+      const session = await api.json('/v1/me/password', 'PUT', { current, password });
+      api.setToken(session.token);
+      close();
+      notify(t('password.changed'));
+    } catch (failure) {
+      if (failure instanceof api.ApiError && failure.code === 'wrong-password') {
+        error.textContent = t('password.wrong');
+        byId('password-current').focus();
+      } else {
+        error.textContent = failure.message;
+      }
+    }
+  });
 }
 
 /** Marks a token that came from signing in with a password (this tab only). */
@@ -157,6 +204,7 @@ function setUp() {
     // Nothing of the last person's work stays on screen.
     window.location.reload();
   });
+  setUpPasswordChange();
   for (const button of document.querySelectorAll('#nav .tab')) {
     button.addEventListener('click', () => show(button.dataset.screen));
   }

@@ -129,6 +129,16 @@ impl Caller {
         self.log(archive, action, target, dossier, false).await
     }
 
+    /// Records a refusal of the caller that no role check made (a wrong current password, say).
+    pub async fn refuse(
+        &self,
+        archive: &AppState,
+        action: &str,
+        target: &str,
+    ) -> Result<(), ApiError> {
+        self.log(archive, action, target, None, true).await
+    }
+
     async fn log(
         &self,
         archive: &AppState,

@@ -85,6 +85,19 @@ pub struct ScanStatus {
 }
 
 impl ScanJobs {
+    /// Forgets the scans that ended more than [`SCANS_KEPT`] ago.
+    pub fn forget_ended(&self) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, job| {
+                job.ended
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_none_or(|at| at.elapsed() < SCANS_KEPT)
+            });
+    }
+
     fn get(&self, id: u64) -> Option<Arc<ScanJob>> {
         self.jobs
             .lock()
@@ -265,19 +278,11 @@ async fn start_scan(
         cancel: Arc::clone(&scan.cancel),
         ended: Mutex::new(None),
     });
-    {
-        let mut all = jobs
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        all.retain(|_, job| {
-            job.ended
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .is_none_or(|at| at.elapsed() < SCANS_KEPT)
-        });
-        all.insert(id, Arc::clone(&job));
-    }
+    jobs.forget_ended();
+    jobs.jobs
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id, Arc::clone(&job));
     let snapshot = lock(&job).clone();
 
     let progress_job = Arc::clone(&job);

@@ -1,6 +1,7 @@
 //! Signing in with a name and password (people at the desk and in the archive; systems use tokens):
 //! `POST /v1/sessions` answers a bearer token that lasts a working day, `DELETE /v1/sessions/current`
-//! signs out, `PUT /v1/accounts/{name}/password` lets an administrator set or remove a password.
+//! signs out, `PUT /v1/accounts/{name}/password` lets an administrator set or remove a password, and
+//! `PUT /v1/me/password` lets a person change their own (so the administrator need not know it).
 //!
 //! Wrong names and wrong passwords get the same answer after the same work. Guessing is cut short: an
 //! account may fail [`MAX_FAILURES`] times from one address and [`MAX_FAILURES_ANYWHERE`] times from all
@@ -35,6 +36,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_in))
         .routes(routes!(sign_out))
         .routes(routes!(set_password))
+        .routes(routes!(change_own_password))
 }
 
 /// Failed sign-ins an account may have from one address in [`FAILURE_WINDOW`].
@@ -333,6 +335,81 @@ async fn set_password(
         .record(&archive, "account.password", &name, None)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A person's own password change.
+#[derive(Deserialize, ToSchema)]
+struct PasswordChange {
+    /// The password now.
+    current: String,
+    /// The new one (at least 8 characters).
+    password: String,
+}
+
+/// Changes the caller's own password, given the current one (counted like a sign-in against guessing).
+/// Every session signed in with the old password ends; the answer carries a new one for this tab.
+#[utoipa::path(put, path = "/v1/me/password", tag = "accounts", request_body = PasswordChange,
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody),
+              (status = 403, description = "the current password is wrong", body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn change_own_password(
+    State(archive): State<AppState>,
+    caller: Caller,
+    extensions: axum::http::Extensions,
+    JsonBody(change): JsonBody<PasswordChange>,
+) -> Result<Json<Session>, ApiError> {
+    let name = caller.0.name.clone();
+    let ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    let sign_ins = archive.sign_ins();
+    if let Err(wait) = sign_ins.attempt(&name, ip) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "too many wrong passwords: try again later, or ask an administrator",
+        )
+        .retry_after(wait.as_secs()));
+    }
+    let Some((account, phc)) = archive.repo().sign_in_account(&name).await? else {
+        return Err(ApiError::invalid(
+            "this account has no password to change: an administrator sets the first one",
+        ));
+    };
+    let current = change.current;
+    if !sign_ins
+        .hash(move || access::verify_password(Some(&phc), &current))
+        .await?
+    {
+        caller
+            .refuse(&archive, "account.password.change", &name)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong-password",
+            "the current password is not right",
+        ));
+    }
+    sign_ins.succeeded(&name, ip);
+    let password = change.password;
+    let phc = sign_ins
+        .hash(move || access::hash_password(&password))
+        .await?
+        .map_err(|e| match e {
+            access::PasswordError::Hash(_) => ApiError::internal(e),
+            _ => ApiError::invalid(e.to_string()),
+        })?;
+    archive.repo().set_password(&name, Some(&phc)).await?;
+    let (token, issued) = access::issue_session_token(archive.repo(), &name).await?;
+    caller
+        .record(&archive, "account.password.change", &name, None)
+        .await?;
+    Ok(Json(Session {
+        token,
+        expires_at: issued.expires_at,
+        account,
+    }))
 }
 
 #[cfg(test)]
