@@ -29,7 +29,7 @@ use super::error::ErrorBody;
 use super::extract::{JsonBody, PathParams};
 use super::{ApiError, AppState, Caller};
 use crate::access::{self, Permission, token_hash};
-use crate::repo::{Account, NewAuditEntry};
+use crate::repo::Account;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -221,7 +221,9 @@ async fn sign_in(
                 None => archive.repo().account(&name).await?,
             };
             if let Some(account) = account {
-                record(&archive, &account, &client, true).await?;
+                as_caller(&account, &client)
+                    .refuse(&archive, "session.create", &name)
+                    .await?;
             }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -232,7 +234,9 @@ async fn sign_in(
     };
     sign_ins.succeeded(&name, ip);
     let (token, record_of_token) = access::issue_session_token(archive.repo(), &name).await?;
-    record(&archive, &account, &client, false).await?;
+    as_caller(&account, &client)
+        .record(&archive, "session.create", &name, None)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Session {
@@ -243,26 +247,14 @@ async fn sign_in(
     ))
 }
 
-async fn record(
-    archive: &AppState,
-    account: &Account,
-    client: &str,
-    denied: bool,
-) -> Result<(), ApiError> {
-    let entry = NewAuditEntry {
-        actor: &account.name,
+/// The account as the caller it becomes by signing in, for the audit log.
+fn as_caller(account: &Account, client: &str) -> Caller {
+    Caller(access::Principal {
+        name: account.name.clone(),
         role: account.role,
-        action: "session.create",
-        target: &account.name,
-        dossier: None,
-        client,
-        denied,
-    };
-    archive
-        .repo()
-        .audit(&entry)
-        .await
-        .map_err(ApiError::internal)
+        scope: access::UnitScope::parse(&account.units.join(",")),
+        client: client.to_owned(),
+    })
 }
 
 /// Signs out: the token this request carries stops working at once.
