@@ -426,7 +426,7 @@ fn indexed_page(row: &AnyRow) -> IndexedPage {
 const COPY_COLUMNS: &str = "SELECT blake3, document, unit_code, certificate, subject, development, signed_at \
                             FROM copies";
 
-fn copy_record(row: &AnyRow) -> CopyRecord {
+pub(super) fn copy_record(row: &AnyRow) -> CopyRecord {
     CopyRecord {
         blake3: row.get(0),
         document: row.get(1),

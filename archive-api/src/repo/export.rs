@@ -170,11 +170,11 @@ impl Repo {
         .await?;
         let mut copies = Vec::with_capacity(rows.len());
         for row in rows {
-            let blake3: String = row.get(0);
+            let copy = super::documents::copy_record(&row);
             let issues = sqlx::query(
                 "SELECT issued_to, issued_at FROM copy_issues WHERE copy = $1 ORDER BY id",
             )
-            .bind(&blake3)
+            .bind(&copy.blake3)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -184,15 +184,7 @@ impl Repo {
             })
             .collect();
             copies.push(CopyExport {
-                copy: CopyRecord {
-                    blake3,
-                    document: row.get(1),
-                    unit: row.get(2),
-                    certificate: row.get(3),
-                    subject: row.get(4),
-                    development: row.get::<i64, _>(5) != 0,
-                    signed_at: row.get(6),
-                },
+                copy,
                 created_at: row.get(7),
                 issues,
             });
