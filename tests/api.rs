@@ -1172,6 +1172,21 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
         .parse()
         .unwrap();
     assert!((800..=900).contains(&retry), "{retry}");
+
+    // The count is kept in the database: another server of the archive refuses the guesser too.
+    let other = sohoa.serve_bare(&[]);
+    let elsewhere = anonymous
+        .post(format!("{}/v1/sessions", other.url))
+        .json(&json!({"name": "minh", "password": "doan-11"}))
+        .send()
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        sohoa
+            .sql("SELECT COUNT(*) FROM sign_in_attempts WHERE account = 'minh'")
+            .trim(),
+        "5"
+    );
 }
 
 /// Now plus `seconds`, in Vietnam time, as RFC 3339 (the archive's format, so it compares as text).

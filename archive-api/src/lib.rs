@@ -118,6 +118,9 @@ pub async fn serve(
                 {
                     tracing::warn!(error = %e, "cannot delete old sign-in tokens; retrying later");
                 }
+                if let Err(e) = routes::forget_old_sign_in_attempts(archive.repo()).await {
+                    tracing::warn!(error = %e, "cannot forget old sign-in attempts; retrying later");
+                }
                 let expired = archive
                     .repo()
                     .expire_idempotency_keys(&time::ago(IDEMPOTENCY_KEYS_KEPT))

@@ -9,6 +9,7 @@ mod dossiers;
 mod export;
 mod fixity;
 mod jobs;
+mod sign_ins;
 mod spool;
 mod stats;
 
@@ -23,6 +24,7 @@ pub use dossiers::{
 };
 pub use export::{CopyExport, CopyIssueRecord, DocumentRecord, ImportOutcome, PageRecord};
 pub use jobs::{JOB_CHANNEL, JobAnnouncement, JobRecord, KeptAnswer};
+pub use sign_ins::SignInLimits;
 pub use spool::PageSpool;
 pub use stats::{StatsGroup, StatsQuery, StatsRow};
 

@@ -30,7 +30,7 @@ pub use auth::Caller;
 pub use error::{ApiError, FailedPage};
 pub use ops::install_metrics;
 pub use scans::{ScanJobs, ScanStatus};
-pub use sessions::SignIns;
+pub use sessions::{SignIns, forget_old_sign_in_attempts};
 
 use crate::archive::Archive;
 

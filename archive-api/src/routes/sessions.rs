@@ -4,23 +4,22 @@
 //! `PUT /v1/me/password` lets a person change their own (so the administrator need not know it).
 //!
 //! Wrong names and wrong passwords get the same answer after the same work. Guessing is cut short: an
-//! account may fail [`MAX_FAILURES`] times from one address and [`MAX_FAILURES_ANYWHERE`] times from all
-//! together in [`FAILURE_WINDOW`], counted in this server process, before it is refused (`429`) for the rest
-//! of the window; a stranger guessing from one place does not lock a clerk out of their own desk. Each
-//! attempt is counted before the password is checked, so requests sent at once get no more tries. Password
-//! hashing runs [`HASHING_AT_ONCE`]-per-core at most, so a flood of sign-ins cannot take the server's memory.
+//! account may fail 5 times from one address and 50 times from all together in 15 minutes ([`LIMITS`]),
+//! counted in the database so that every server of the archive counts alike, before it is refused (`429`)
+//! until the oldest failure leaves the window; a stranger guessing from one place does not lock a clerk out
+//! of their own desk. Each attempt is counted before the password is checked, so requests sent at once get
+//! no more tries. Password hashing runs [`HASHING_AT_ONCE`]-per-core at most, so a flood of sign-ins cannot
+//! take the server's memory, and attempts are written no faster than passwords are checked.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,7 +28,7 @@ use super::error::ErrorBody;
 use super::extract::{JsonBody, PathParams};
 use super::{ApiError, AppState, Caller};
 use crate::access::{self, Permission, token_hash};
-use crate::repo::Account;
+use crate::repo::{Account, Repo, SignInLimits};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,21 +38,19 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_own_password))
 }
 
-/// Failed sign-ins an account may have from one address in [`FAILURE_WINDOW`].
-const MAX_FAILURES: u32 = 5;
-/// Failed sign-ins an account may have from every address together in [`FAILURE_WINDOW`].
-const MAX_FAILURES_ANYWHERE: u32 = 50;
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Counters kept at most; past this the oldest are dropped first.
-const MAX_FOLLOWED: usize = 10_000;
+/// Failed sign-ins an account may have from one address in the window, and from every address together.
+const LIMITS: SignInLimits = SignInLimits {
+    per_address: 5,
+    overall: 50,
+    window_ms: 15 * 60 * 1000,
+};
 /// Password hashes computed at once, per core (Argon2 takes about 19 MiB and tens of milliseconds each).
 const HASHING_AT_ONCE: usize = 1;
 /// How long a sign-in waits for its turn to hash before the server says it is busy.
 const HASHING_WAIT: Duration = Duration::from_secs(10);
 
-/// Sign-in attempts by account and address, and the turns at password hashing, in this process.
+/// The turns at password hashing in this process.
 pub struct SignIns {
-    attempts: Mutex<HashMap<String, (u32, Instant)>>,
     hashing: Semaphore,
 }
 
@@ -61,83 +58,19 @@ impl Default for SignIns {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            attempts: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(cores * HASHING_AT_ONCE),
         }
     }
 }
 
+/// Forgets the sign-in attempts that left the counting window (housekeeping).
+pub async fn forget_old_sign_in_attempts(repo: &Repo) -> Result<u64, crate::repo::RepoError> {
+    repo.forget_sign_in_attempts(LIMITS.window_ms).await
+}
+
 impl SignIns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
-        self.attempts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn keys(name: &str, client: Option<IpAddr>) -> [(String, u32); 2] {
-        let from = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-        [
-            (format!("{from} {name}"), MAX_FAILURES),
-            (format!("* {name}"), MAX_FAILURES_ANYWHERE),
-        ]
-    }
-
-    /// Counts an attempt by `name` from `client` before its password is checked, or says how long it
-    /// must wait when it has failed too often. A success takes the attempt back ([`SignIns::succeeded`]).
-    fn attempt(&self, name: &str, client: Option<IpAddr>) -> Result<(), Duration> {
-        let keys = Self::keys(name, client);
-        let mut attempts = self.lock();
-        for (key, limit) in &keys {
-            if let Some((count, since)) = attempts.get(key)
-                && *count >= *limit
-                && let Some(left) = FAILURE_WINDOW.checked_sub(since.elapsed())
-            {
-                return Err(left);
-            }
-        }
-        if attempts.len() + keys.len() > MAX_FOLLOWED {
-            attempts.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-            if attempts.len() + keys.len() > MAX_FOLLOWED {
-                // Still full within the window (names sprayed): the oldest tenth goes at once, so the
-                // scan is paid once per thousand attempts, not on each.
-                let mut by_age: Vec<(Instant, String)> = attempts
-                    .iter()
-                    .map(|(key, (_, since))| (*since, key.clone()))
-                    .collect();
-                let drop = (MAX_FOLLOWED / 10).min(by_age.len());
-                if drop > 0 {
-                    by_age.select_nth_unstable(drop - 1);
-                }
-                for (_, key) in by_age.into_iter().take(drop) {
-                    attempts.remove(&key);
-                }
-            }
-        }
-        for (key, _) in keys {
-            let entry = attempts.entry(key).or_insert((0, Instant::now()));
-            if entry.1.elapsed() >= FAILURE_WINDOW {
-                *entry = (0, Instant::now());
-            }
-            entry.0 += 1;
-        }
-        Ok(())
-    }
-
-    /// The right password: this address starts afresh, and the attempt no longer counts anywhere.
-    fn succeeded(&self, name: &str, client: Option<IpAddr>) {
-        let [(here, _), (anywhere, _)] = Self::keys(name, client);
-        let mut attempts = self.lock();
-        attempts.remove(&here);
-        if let Some((count, _)) = attempts.get_mut(&anywhere) {
-            *count = count.saturating_sub(1);
-        }
-    }
-
-    /// Runs the password hashing `work` when a turn is free.
-    async fn hash<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    /// Waits for a turn at password hashing, or says the server is busy.
+    async fn turn(&self) -> Result<SemaphorePermit<'_>, ApiError> {
         let busy = || {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -146,14 +79,89 @@ impl SignIns {
             )
             .retry_after(5)
         };
-        let _turn = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+        tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
             .await
             .map_err(|_| busy())?
-            .map_err(|_| busy())?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ApiError::internal)
+            .map_err(|_| busy())
     }
+
+    /// Runs the password hashing `work` when a turn is free.
+    async fn hash<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _turn = self.turn().await?;
+        run_hashing(work).await
+    }
+
+    /// Counts an attempt by `name` from `client` before its password is checked, or refuses it (`429`)
+    /// when the account has failed too often from there or from everywhere. A refusal is answered before
+    /// waiting for a turn at hashing; a counted attempt holds its turn, so attempts are written no faster
+    /// than passwords can be checked.
+    async fn attempt(
+        &self,
+        repo: &Repo,
+        name: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Attempt<'_>, ApiError> {
+        let address = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        if let Some(wait) = repo.sign_in_wait(name, &address, LIMITS).await? {
+            return Err(too_many_attempts(name, wait));
+        }
+        let turn = self.turn().await?;
+        match repo.count_sign_in(name, &address, LIMITS).await? {
+            Ok(id) => Ok(Attempt {
+                id,
+                name: name.to_owned(),
+                address,
+                _turn: turn,
+            }),
+            Err(wait) => Err(too_many_attempts(name, wait)),
+        }
+    }
+}
+
+/// A counted password check, holding its turn at hashing.
+struct Attempt<'a> {
+    id: i64,
+    name: String,
+    address: String,
+    _turn: SemaphorePermit<'a>,
+}
+
+impl Attempt<'_> {
+    /// Whether `password` is the one `phc` was made from (with `None`, after the same work: no account).
+    async fn check(&self, phc: Option<String>, password: String) -> Result<bool, ApiError> {
+        run_hashing(move || access::verify_password(phc.as_deref(), &password)).await
+    }
+
+    /// The right password: the attempt no longer counts, and this address starts afresh.
+    async fn succeeded(self, repo: &Repo) -> Result<(), ApiError> {
+        repo.sign_in_succeeded(self.id, &self.name, &self.address)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn run_hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
+fn too_many_attempts(name: &str, wait_ms: i64) -> ApiError {
+    let seconds = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+        format!(
+            "too many wrong passwords for '{name}': try again in {} minutes, or ask an administrator",
+            seconds.div_ceil(60)
+        ),
+    )
+    .retry_after(seconds)
 }
 
 /// A name and password.
@@ -192,25 +200,13 @@ async fn sign_in(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| *a);
     let client = address.map_or_else(|| "-".to_owned(), |a| a.to_string());
-    let ip = address.map(|a| a.ip());
-    let sign_ins = archive.sign_ins();
-    if let Err(wait) = sign_ins.attempt(&name, ip) {
-        let minutes = wait.as_secs().div_ceil(60);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
-            format!(
-                "too many wrong passwords for '{name}': try again in {minutes} minutes, or ask an administrator"
-            ),
-        )
-        .retry_after(wait.as_secs()));
-    }
+    let attempt = archive
+        .sign_ins()
+        .attempt(archive.repo(), &name, address.map(|a| a.ip()))
+        .await?;
     let found = archive.repo().sign_in_account(&name).await?;
     let phc = found.as_ref().map(|(_, phc)| phc.clone());
-    let password = credentials.password;
-    let matches = sign_ins
-        .hash(move || access::verify_password(phc.as_deref(), &password))
-        .await?;
+    let matches = attempt.check(phc, credentials.password).await?;
     let account = match (found, matches) {
         (Some((account, _)), true) => account,
         (found, _) => {
@@ -232,7 +228,7 @@ async fn sign_in(
             ));
         }
     };
-    sign_ins.succeeded(&name, ip);
+    attempt.succeeded(archive.repo()).await?;
     let (token, record_of_token) = access::issue_session_token(archive.repo(), &name).await?;
     as_caller(&account, &client)
         .record(&archive, "session.create", &name, None)
@@ -356,24 +352,13 @@ async fn change_own_password(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip());
     let sign_ins = archive.sign_ins();
-    if let Err(wait) = sign_ins.attempt(&name, ip) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-attempts",
-            "too many wrong passwords: try again later, or ask an administrator",
-        )
-        .retry_after(wait.as_secs()));
-    }
+    let attempt = sign_ins.attempt(archive.repo(), &name, ip).await?;
     let Some((account, phc)) = archive.repo().sign_in_account(&name).await? else {
         return Err(ApiError::invalid(
             "this account has no password to change: an administrator sets the first one",
         ));
     };
-    let current = change.current;
-    if !sign_ins
-        .hash(move || access::verify_password(Some(&phc), &current))
-        .await?
-    {
+    if !attempt.check(Some(phc), change.current).await? {
         caller
             .refuse(&archive, "account.password.change", &name)
             .await?;
@@ -383,7 +368,7 @@ async fn change_own_password(
             "the current password is not right",
         ));
     }
-    sign_ins.succeeded(&name, ip);
+    attempt.succeeded(archive.repo()).await?;
     let password = change.password;
     let phc = sign_ins
         .hash(move || access::hash_password(&password))
@@ -402,42 +387,4 @@ async fn change_own_password(
         expires_at: issued.expires_at,
         account,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guessing_from_one_address_does_not_lock_out_another_and_the_counters_stay_bounded() {
-        let sign_ins = SignIns::default();
-        let (stranger, desk) = (
-            Some(IpAddr::from([203, 0, 113, 9])),
-            Some(IpAddr::from([10, 0, 0, 3])),
-        );
-        for _ in 0..MAX_FAILURES {
-            assert!(sign_ins.attempt("lan", stranger).is_ok());
-        }
-        let wait = sign_ins.attempt("lan", stranger).unwrap_err();
-        assert!(wait > FAILURE_WINDOW - Duration::from_secs(60));
-        assert!(
-            sign_ins.attempt("lan", desk).is_ok(),
-            "the clerk's own desk"
-        );
-        sign_ins.succeeded("lan", desk);
-
-        // Guessing from everywhere at once stops at the account's overall limit.
-        let mut allowed = 0;
-        for i in 0..=MAX_FAILURES_ANYWHERE {
-            let from = Some(IpAddr::from([198, 51, 100, u8::try_from(i % 250).unwrap()]));
-            allowed += u32::from(sign_ins.attempt("minh", from).is_ok());
-        }
-        assert_eq!(allowed, MAX_FAILURES_ANYWHERE);
-
-        // Sprayed names never grow the counters past their bound.
-        for i in 0..MAX_FOLLOWED {
-            let _ = sign_ins.attempt(&format!("name-{i}"), stranger);
-        }
-        assert!(sign_ins.lock().len() <= MAX_FOLLOWED);
-    }
 }
