@@ -26,7 +26,7 @@ impl Repo {
         limits: SignInLimits,
     ) -> Result<Option<i64>, RepoError> {
         let mut conn = self.pool.acquire().await?;
-        sign_in_wait(self.backend, &mut *conn, account, address, limits).await
+        sign_in_wait(self.backend, &mut conn, account, address, limits).await
     }
 
     /// Counts an attempt by `account` from `address` before its password is checked: `Ok` with the
@@ -46,7 +46,7 @@ impl Repo {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some(wait) = sign_in_wait(self.backend, &mut *tx, account, address, limits).await? {
+        if let Some(wait) = sign_in_wait(self.backend, &mut tx, account, address, limits).await? {
             return Ok(Err(wait));
         }
         let id: i64 = sqlx::query_scalar(&format!(
@@ -154,7 +154,11 @@ mod tests {
         let tries = (0..10).map(|_| repo.count_sign_in("lan", stranger, LIMITS));
         let counted = futures::future::join_all(tries).await;
         let counted: Vec<_> = counted.into_iter().map(Result::unwrap).collect();
-        assert_eq!(counted.iter().filter(|c| c.is_ok()).count(), 5, "{counted:?}");
+        assert_eq!(
+            counted.iter().filter(|c| c.is_ok()).count(),
+            5,
+            "{counted:?}"
+        );
         let wait = repo
             .sign_in_wait("lan", stranger, LIMITS)
             .await
@@ -164,27 +168,58 @@ mod tests {
 
         // The clerk at her own desk is not locked out, and her right password starts her afresh.
         let mine = repo.count_sign_in("lan", desk, LIMITS).await.unwrap();
-        assert!(repo.count_sign_in("lan", desk, LIMITS).await.unwrap().is_ok());
+        assert!(
+            repo.count_sign_in("lan", desk, LIMITS)
+                .await
+                .unwrap()
+                .is_ok()
+        );
         repo.sign_in_succeeded(mine.unwrap(), "lan", desk)
             .await
             .unwrap();
         assert_eq!(repo.sign_in_wait("lan", desk, LIMITS).await.unwrap(), None);
-        assert!(repo.sign_in_wait("lan", stranger, LIMITS).await.unwrap().is_some());
+        assert!(
+            repo.sign_in_wait("lan", stranger, LIMITS)
+                .await
+                .unwrap()
+                .is_some()
+        );
 
         // Guessing from everywhere stops at the overall limit (5 from the stranger counted already).
         let mut allowed = 0;
         for i in 0..20 {
             let from = format!("198.51.100.{i}");
-            allowed += usize::from(repo.count_sign_in("lan", &from, LIMITS).await.unwrap().is_ok());
+            allowed += usize::from(
+                repo.count_sign_in("lan", &from, LIMITS)
+                    .await
+                    .unwrap()
+                    .is_ok(),
+            );
         }
         assert_eq!(allowed, 12 - 5);
-        assert!(repo.sign_in_wait("lan", desk, LIMITS).await.unwrap().is_some());
+        assert!(
+            repo.sign_in_wait("lan", desk, LIMITS)
+                .await
+                .unwrap()
+                .is_some()
+        );
         // Another account is not touched.
-        assert_eq!(repo.sign_in_wait("minh", stranger, LIMITS).await.unwrap(), None);
+        assert_eq!(
+            repo.sign_in_wait("minh", stranger, LIMITS).await.unwrap(),
+            None
+        );
 
         // Housekeeping forgets what left the window.
-        assert_eq!(repo.forget_sign_in_attempts(LIMITS.window_ms).await.unwrap(), 0);
+        assert_eq!(
+            repo.forget_sign_in_attempts(LIMITS.window_ms)
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(repo.forget_sign_in_attempts(-1_000).await.unwrap(), 12);
-        assert_eq!(repo.sign_in_wait("lan", stranger, LIMITS).await.unwrap(), None);
+        assert_eq!(
+            repo.sign_in_wait("lan", stranger, LIMITS).await.unwrap(),
+            None
+        );
     }
 }
