@@ -714,3 +714,132 @@ fn a_clerk_scans_a_sheet_from_a_scanner_the_server_drives() {
         screenshot(browser, "08-desk-scanned.png", Some("#scanner-box")).await;
     });
 }
+
+#[test]
+fn an_administrator_creates_a_clerks_account_and_the_clerk_signs_in() {
+    let driver = start_chromedriver();
+    let sohoa = Sohoa::new();
+    let server = sohoa.serve();
+    // The administrator made at first start gets a password from the command line, as an operator does.
+    sohoa.set_password("admin", ADMIN_PASSWORD);
+    sohoa.ok(&["account", "add", "so-dia-chinh", "--role", "system"]);
+    in_browser(&driver, |browser| manage_accounts(browser, server.url.clone()));
+
+    // What the screen did is what the archive holds, and on record as the administrator's.
+    let admin = client_with_token(&sohoa.token("admin", &[]));
+    let accounts: Vec<Value> = admin
+        .get(format!("{}/v1/accounts", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let account = |name: &str| {
+        accounts
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {accounts:?}"))
+            .clone()
+    };
+    let hoa = account("hoa");
+    assert_eq!(
+        (&hoa["role"], &hoa["units"], &hoa["has_password"], &hoa["disabled"]),
+        (&json!("clerk"), &json!([UNIT]), &json!(true), &json!(false))
+    );
+    assert_eq!(account("so-dia-chinh")["disabled"], true);
+    assert!(accounts.iter().all(|a| a["name"] != "Hòa"));
+    let audit: Value = admin
+        .get(format!("{}/v1/audit", server.url))
+        .query(&[("actor", "admin")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "ok")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["account.create", "account.password", "account.update"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+/// The administrator's password in the accounts test.
+const ADMIN_PASSWORD: &str = "Quản trị hệ thống 2026";
+/// The first password the administrator gives the new clerk, and the one set again after.
+const HOA_PASSWORD: &str = "Bàn số 5, tầng 1";
+const HOA_NEW_PASSWORD: &str = "Hòa đổi lần hai";
+
+async fn manage_accounts(session: Client, url: String) {
+    let browser = &session;
+    browser.goto(&format!("{url}/")).await.unwrap();
+    sign_in_with_password(browser, "admin", ADMIN_PASSWORD, "accounts").await;
+    until_js(browser, "the accounts listed", SCREEN_TIMEOUT, "!!document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"]')").await;
+    let row_text = |name: &str| {
+        format!("document.querySelector('#accounts-table tr[data-name=\"{name}\"]')?.textContent ?? ''")
+    };
+    let system = js(browser, &row_text("so-dia-chinh")).await;
+    assert!(
+        system.as_str().unwrap().contains("Bằng mã truy cập"),
+        "{system}"
+    );
+    // The administrator cannot disable her own account from here.
+    assert_eq!(
+        js(browser, "document.querySelector('#accounts-table tr[data-name=\"admin\"] button.disable')").await,
+        Value::Null
+    );
+
+    // A name with accents is refused before anything is sent.
+    type_into(browser, "#a-name", "Hòa").await;
+    type_into(browser, "#a-password", HOA_PASSWORD).await;
+    click(browser, "#account-form button[type=submit]").await;
+    until_js(browser, "the name's error", SCREEN_TIMEOUT, "document.getElementById('account-error').textContent.includes('chữ không dấu')").await;
+
+    // The clerk's account, for one unit, with a first password.
+    type_into(browser, "#a-name", "hoa").await;
+    find(browser, "#a-role")
+        .await
+        .select_by_value("clerk")
+        .await
+        .unwrap();
+    type_into(browser, "#a-units", UNIT).await;
+    type_into(browser, "#a-password", &format!("{HOA_PASSWORD}\u{E007}")).await;
+    until_js(
+        browser,
+        "the new account in the list",
+        SCREEN_TIMEOUT,
+        &format!("{}.includes('Bằng mật khẩu')", row_text("hoa")),
+    )
+    .await;
+    let hoa = js(browser, &row_text("hoa")).await;
+    assert!(
+        hoa.as_str().unwrap().contains("cán bộ tiếp nhận") && hoa.as_str().unwrap().contains(UNIT),
+        "{hoa}"
+    );
+
+    // The same name again is refused, naming it.
+    type_into(browser, "#a-name", "hoa").await;
+    type_into(browser, "#a-password", &format!("{HOA_PASSWORD}\u{E007}")).await;
+    until_js(browser, "the name taken", SCREEN_TIMEOUT, "document.getElementById('account-error').textContent === 'Đã có tài khoản tên hoa.'").await;
+
+    // A new password for the clerk, from the dialog: two different entries are refused first.
+    click(browser, "#accounts-table tr[data-name=\"hoa\"] button.set-password").await;
+    type_into(browser, "#reset-password", HOA_NEW_PASSWORD).await;
+    type_into(browser, "#reset-again", "khác hẳn\u{E007}").await;
+    until_js(browser, "the mismatch", SCREEN_TIMEOUT, "document.getElementById('reset-error').textContent === 'Hai lần nhập mật khẩu mới không giống nhau.'").await;
+    type_into(browser, "#reset-again", &format!("{HOA_NEW_PASSWORD}\u{E007}")).await;
+    until_js(browser, "the password set", SCREEN_TIMEOUT, "!document.getElementById('reset-dialog').open && document.getElementById('notice').textContent === 'Đã đặt mật khẩu mới cho hoa.'").await;
+
+    // The land registry's system account is disabled.
+    click(browser, "#accounts-table tr[data-name=\"so-dia-chinh\"] button.disable").await;
+    until_js(browser, "the system account disabled", SCREEN_TIMEOUT, "document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"]').classList.contains('disabled') && !!document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"] button.enable')").await;
+    screenshot(browser, "08-accounts.png", None).await;
+
+    // The clerk signs in with the password set last, and lands at the desk.
+    click(browser, "#signout").await;
+    find(browser, "#signin-name").await;
+    until_js(browser, "the sign-in screen", SCREEN_TIMEOUT, "!document.getElementById('screen-signin').hidden").await;
+    sign_in_with_password(browser, "hoa", HOA_NEW_PASSWORD, "desk").await;
+}

@@ -6,12 +6,13 @@ import { t, translate, setLanguage, currentLanguage, onLanguageChange } from './
 import * as desk from './desk.js';
 import * as archive from './archive.js';
 import * as dashboard from './dashboard.js';
+import * as accounts from './accounts.js';
 
 /** The screens each role may use, the first one shown after sign-in. */
 const SCREENS = {
   clerk: ['desk'],
   archivist: ['archive', 'dashboard'],
-  admin: ['dashboard'],
+  admin: ['accounts', 'dashboard'],
   system: [],
 };
 
@@ -37,7 +38,7 @@ export function me() {
   return state.me;
 }
 
-/** Shows one screen (`signin`, `desk`, `archive`, `viewer`, `dashboard`, `none`). */
+/** Shows one screen (`signin`, `desk`, `archive`, `viewer`, `dashboard`, `accounts`, `none`). */
 export function show(screen) {
   state.screen = screen;
   for (const section of document.querySelectorAll('main > .screen')) {
@@ -85,6 +86,7 @@ async function signIn() {
   if (allowed.includes('desk')) desk.start(context);
   if (allowed.includes('archive')) archive.start(context);
   if (allowed.includes('dashboard')) dashboard.start(context);
+  if (allowed.includes('accounts')) accounts.start(context);
   show(allowed[0] || 'none');
 }
 

@@ -20,6 +20,8 @@ pub struct Account {
     pub created_at: String,
     /// Whether it is disabled (its tokens no longer work).
     pub disabled: bool,
+    /// Whether it has a password to sign in with (people); without one it uses tokens only.
+    pub has_password: bool,
 }
 
 /// A token as recorded (never the token itself).
@@ -121,10 +123,12 @@ fn account(row: &sqlx::any::AnyRow) -> Account {
         },
         created_at: row.get(3),
         disabled: row.get::<Option<String>, _>(4).is_some(),
+        has_password: row.get::<Option<String>, _>(5).is_some(),
     }
 }
 
-const ACCOUNT_COLUMNS: &str = "SELECT name, role, units, created_at, disabled_at FROM users";
+const ACCOUNT_COLUMNS: &str =
+    "SELECT name, role, units, created_at, disabled_at, password_hash FROM users";
 
 impl Repo {
     /// How many accounts exist.

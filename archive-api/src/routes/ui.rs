@@ -44,6 +44,7 @@ static ASSETS: &[Asset] = &[
     asset!("desk.js", SCRIPT),
     asset!("archive.js", SCRIPT),
     asset!("dashboard.js", SCRIPT),
+    asset!("accounts.js", SCRIPT),
     asset!("dom.js", SCRIPT),
 ];
 
