@@ -1,7 +1,8 @@
 //! The web UI in a real browser (headless Chromium driven through chromedriver): a clerk signs in, creates
 //! a dossier, uploads three pages, submits them and watches them come back with their OCR confidence; an
 //! archivist searches a word typed without accents, opens the hit and sees the word outlined on the page
-//! image; the dashboard shows the figures. A screenshot of each screen is saved (`SOHOA_UI_SCREENSHOTS`,
+//! image; the dashboard shows the figures; an administrator creates a clerk's account, sets its password and
+//! disables a system's account, and the clerk signs in. A screenshot of each screen is saved (`SOHOA_UI_SCREENSHOTS`,
 //! else `ui-screenshots/` in the target directory).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`CHROMEDRIVER` and `CHROMIUM` override their paths).
@@ -723,7 +724,9 @@ fn an_administrator_creates_a_clerks_account_and_the_clerk_signs_in() {
     // The administrator made at first start gets a password from the command line, as an operator does.
     sohoa.set_password("admin", ADMIN_PASSWORD);
     sohoa.ok(&["account", "add", "so-dia-chinh", "--role", "system"]);
-    in_browser(&driver, |browser| manage_accounts(browser, server.url.clone()));
+    in_browser(&driver, |browser| {
+        manage_accounts(browser, server.url.clone())
+    });
 
     // What the screen did is what the archive holds, and on record as the administrator's.
     let admin = client_with_token(&sohoa.token("admin", &[]));
@@ -742,7 +745,12 @@ fn an_administrator_creates_a_clerks_account_and_the_clerk_signs_in() {
     };
     let hoa = account("hoa");
     assert_eq!(
-        (&hoa["role"], &hoa["units"], &hoa["has_password"], &hoa["disabled"]),
+        (
+            &hoa["role"],
+            &hoa["units"],
+            &hoa["has_password"],
+            &hoa["disabled"]
+        ),
         (&json!("clerk"), &json!([UNIT]), &json!(true), &json!(false))
     );
     assert_eq!(account("so-dia-chinh")["disabled"], true);
@@ -776,9 +784,17 @@ async fn manage_accounts(session: Client, url: String) {
     let browser = &session;
     browser.goto(&format!("{url}/")).await.unwrap();
     sign_in_with_password(browser, "admin", ADMIN_PASSWORD, "accounts").await;
-    until_js(browser, "the accounts listed", SCREEN_TIMEOUT, "!!document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"]')").await;
+    until_js(
+        browser,
+        "the accounts listed",
+        SCREEN_TIMEOUT,
+        "!!document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"]')",
+    )
+    .await;
     let row_text = |name: &str| {
-        format!("document.querySelector('#accounts-table tr[data-name=\"{name}\"]')?.textContent ?? ''")
+        format!(
+            "(document.querySelector('#accounts-table tr[data-name=\"{name}\"]')?.textContent ?? '')"
+        )
     };
     let system = js(browser, &row_text("so-dia-chinh")).await;
     assert!(
@@ -787,7 +803,11 @@ async fn manage_accounts(session: Client, url: String) {
     );
     // The administrator cannot disable her own account from here.
     assert_eq!(
-        js(browser, "document.querySelector('#accounts-table tr[data-name=\"admin\"] button.disable')").await,
+        js(
+            browser,
+            "document.querySelector('#accounts-table tr[data-name=\"admin\"] button.disable')"
+        )
+        .await,
         Value::Null
     );
 
@@ -795,7 +815,13 @@ async fn manage_accounts(session: Client, url: String) {
     type_into(browser, "#a-name", "Hòa").await;
     type_into(browser, "#a-password", HOA_PASSWORD).await;
     click(browser, "#account-form button[type=submit]").await;
-    until_js(browser, "the name's error", SCREEN_TIMEOUT, "document.getElementById('account-error').textContent.includes('chữ không dấu')").await;
+    until_js(
+        browser,
+        "the name's error",
+        SCREEN_TIMEOUT,
+        "document.getElementById('account-error').textContent.includes('chữ không dấu')",
+    )
+    .await;
 
     // The clerk's account, for one unit, with a first password.
     type_into(browser, "#a-name", "hoa").await;
@@ -822,24 +848,49 @@ async fn manage_accounts(session: Client, url: String) {
     // The same name again is refused, naming it.
     type_into(browser, "#a-name", "hoa").await;
     type_into(browser, "#a-password", &format!("{HOA_PASSWORD}\u{E007}")).await;
-    until_js(browser, "the name taken", SCREEN_TIMEOUT, "document.getElementById('account-error').textContent === 'Đã có tài khoản tên hoa.'").await;
+    until_js(
+        browser,
+        "the name taken",
+        SCREEN_TIMEOUT,
+        "document.getElementById('account-error').textContent === 'Đã có tài khoản tên hoa.'",
+    )
+    .await;
 
     // A new password for the clerk, from the dialog: two different entries are refused first.
-    click(browser, "#accounts-table tr[data-name=\"hoa\"] button.set-password").await;
+    click(
+        browser,
+        "#accounts-table tr[data-name=\"hoa\"] button.set-password",
+    )
+    .await;
     type_into(browser, "#reset-password", HOA_NEW_PASSWORD).await;
     type_into(browser, "#reset-again", "khác hẳn\u{E007}").await;
     until_js(browser, "the mismatch", SCREEN_TIMEOUT, "document.getElementById('reset-error').textContent === 'Hai lần nhập mật khẩu mới không giống nhau.'").await;
-    type_into(browser, "#reset-again", &format!("{HOA_NEW_PASSWORD}\u{E007}")).await;
+    type_into(
+        browser,
+        "#reset-again",
+        &format!("{HOA_NEW_PASSWORD}\u{E007}"),
+    )
+    .await;
     until_js(browser, "the password set", SCREEN_TIMEOUT, "!document.getElementById('reset-dialog').open && document.getElementById('notice').textContent === 'Đã đặt mật khẩu mới cho hoa.'").await;
 
     // The land registry's system account is disabled.
-    click(browser, "#accounts-table tr[data-name=\"so-dia-chinh\"] button.disable").await;
+    click(
+        browser,
+        "#accounts-table tr[data-name=\"so-dia-chinh\"] button.disable",
+    )
+    .await;
     until_js(browser, "the system account disabled", SCREEN_TIMEOUT, "document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"]').classList.contains('disabled') && !!document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"] button.enable')").await;
     screenshot(browser, "08-accounts.png", None).await;
 
     // The clerk signs in with the password set last, and lands at the desk.
     click(browser, "#signout").await;
     find(browser, "#signin-name").await;
-    until_js(browser, "the sign-in screen", SCREEN_TIMEOUT, "!document.getElementById('screen-signin').hidden").await;
+    until_js(
+        browser,
+        "the sign-in screen",
+        SCREEN_TIMEOUT,
+        "!document.getElementById('screen-signin').hidden",
+    )
+    .await;
     sign_in_with_password(browser, "hoa", HOA_NEW_PASSWORD, "desk").await;
 }

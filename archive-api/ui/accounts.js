@@ -79,6 +79,7 @@ async function create(event) {
 }
 
 function openReset(account) {
+  byId('account-error').textContent = '';
   resetting = account.name;
   byId('reset-title').textContent = t('accounts.resetTitle', { name: account.name });
   byId('reset-error').textContent = '';
@@ -118,6 +119,7 @@ async function reset(event) {
 }
 
 async function setDisabled(account, disabled) {
+  byId('account-error').textContent = '';
   try {
     await api.json(`/v1/accounts/${encodeURIComponent(account.name)}`, 'PATCH', { disabled });
     context.notify(t(disabled ? 'accounts.disabledNow' : 'accounts.enabledNow', { name: account.name }));
