@@ -1,9 +1,9 @@
 //! The web UI in a real browser (headless Chromium driven through chromedriver): a clerk signs in, creates
 //! a dossier, uploads three pages, submits them and watches them come back with their OCR confidence; an
 //! archivist searches a word typed without accents, opens the hit and sees the word outlined on the page
-//! image; the dashboard shows the figures; an administrator creates a clerk's account, sets its password and
-//! disables a system's account, and the clerk signs in. A screenshot of each screen is saved (`SOHOA_UI_SCREENSHOTS`,
-//! else `ui-screenshots/` in the target directory).
+//! image; the dashboard shows the figures; an administrator creates a clerk's account, sets its password
+//! and disables a system's account, and the clerk signs in. A screenshot of each screen is saved
+//! (`SOHOA_UI_SCREENSHOTS`, else `ui-screenshots/` in the target directory).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`CHROMEDRIVER` and `CHROMIUM` override their paths).
 
