@@ -1051,6 +1051,22 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
         (me["name"].as_str(), me["role"].as_str()),
         (Some("lan"), Some("clerk"))
     );
+    // The administrator set it, so it is Lan's to change before anything else: her session may see who
+    // it is, change the password and sign out, nothing more. Tokens issued to her account are not held up.
+    assert_eq!(session["account"]["must_change_password"], true);
+    assert_eq!(me["must_change_password"], true);
+    let held = lan.get("/v1/dossiers");
+    assert_eq!(held.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        held.json::<Value>().unwrap()["code"],
+        "password-change-required"
+    );
+    let issued: Value = admin
+        .post("/v1/accounts/lan/tokens", json!({"label": "quầy 3"}))
+        .json()
+        .unwrap();
+    let desk = Api::new(&server, issued["token"].as_str().unwrap());
+    assert_eq!(desk.get("/v1/dossiers").status(), StatusCode::OK);
 
     // Signing out ends that token at once.
     let out = lan
@@ -1093,6 +1109,8 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
         ha.json::<Value>().unwrap()["token"].as_str().unwrap(),
     );
     assert_eq!(ha.get("/v1/me").status(), StatusCode::OK);
+    // Set at the terminal without --temporary: hers to use at once.
+    assert_eq!(ha.get("/v1/search?q=dat").status(), StatusCode::OK);
     // Typed with combining marks (a Vietnamese keyboard's other setting), it is the same password.
     let decomposed: String =
         unicode_normalization::UnicodeNormalization::nfd("mật khẩu của Hà").collect();
@@ -1111,6 +1129,7 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
         &server,
         ha.json::<Value>().unwrap()["token"].as_str().unwrap(),
     );
+    assert_eq!(ha.get("/v1/search?q=dat").status(), StatusCode::FORBIDDEN);
     let change = |current: &str, password: &str| {
         ha.client
             .put(format!("{}/v1/me/password", server.url))
@@ -1137,6 +1156,11 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
         "old session ended"
     );
     assert_eq!(fresh.get("/v1/me").status(), StatusCode::OK);
+    assert_eq!(
+        fresh.get("/v1/me").json::<Value>().unwrap()["must_change_password"],
+        false
+    );
+    assert_eq!(fresh.get("/v1/search?q=dat").status(), StatusCode::OK);
     assert_eq!(
         sign_in("ha", "mật khẩu mới của Hà").status(),
         StatusCode::UNAUTHORIZED

@@ -749,9 +749,16 @@ fn an_administrator_creates_a_clerks_account_and_the_clerk_signs_in() {
             &hoa["role"],
             &hoa["units"],
             &hoa["has_password"],
+            &hoa["must_change_password"],
             &hoa["disabled"]
         ),
-        (&json!("clerk"), &json!([UNIT]), &json!(true), &json!(false))
+        (
+            &json!("clerk"),
+            &json!([UNIT]),
+            &json!(true),
+            &json!(false),
+            &json!(false)
+        )
     );
     assert_eq!(account("so-dia-chinh")["disabled"], true);
     assert!(accounts.iter().all(|a| a["name"] != "Hòa"));
@@ -772,6 +779,15 @@ fn an_administrator_creates_a_clerks_account_and_the_clerk_signs_in() {
     for action in ["account.create", "account.password", "account.update"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
     }
+    // The clerk made the password her own.
+    let changes = admin
+        .get(format!("{}/v1/audit", server.url))
+        .query(&[("actor", "hoa"), ("action", "account.password.change")])
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    assert_eq!(changes["entries"].as_array().unwrap().len(), 1, "{changes}");
 }
 
 /// The administrator's password in the accounts test.
@@ -779,6 +795,8 @@ const ADMIN_PASSWORD: &str = "Quản trị hệ thống 2026";
 /// The first password the administrator gives the new clerk, and the one set again after.
 const HOA_PASSWORD: &str = "Bàn số 5, tầng 1";
 const HOA_NEW_PASSWORD: &str = "Hòa đổi lần hai";
+/// The password the clerk makes her own.
+const HOA_OWN_PASSWORD: &str = "Chỉ Hòa biết mà thôi";
 
 async fn manage_accounts(session: Client, url: String) {
     let browser = &session;
@@ -836,7 +854,7 @@ async fn manage_accounts(session: Client, url: String) {
         browser,
         "the new account in the list",
         SCREEN_TIMEOUT,
-        &format!("{}.includes('Bằng mật khẩu')", row_text("hoa")),
+        &format!("{}.includes('Mật khẩu tạm')", row_text("hoa")),
     )
     .await;
     let hoa = js(browser, &row_text("hoa")).await;
@@ -882,7 +900,8 @@ async fn manage_accounts(session: Client, url: String) {
     until_js(browser, "the system account disabled", SCREEN_TIMEOUT, "document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"]').classList.contains('disabled') && !!document.querySelector('#accounts-table tr[data-name=\"so-dia-chinh\"] button.enable')").await;
     screenshot(browser, "08-accounts.png", None).await;
 
-    // The clerk signs in with the password set last, and lands at the desk.
+    // The clerk signs in with the password set last; since the administrator knows it, she must make it
+    // her own before the desk opens.
     click(browser, "#signout").await;
     find(browser, "#signin-name").await;
     until_js(
@@ -892,5 +911,33 @@ async fn manage_accounts(session: Client, url: String) {
         "!document.getElementById('screen-signin').hidden",
     )
     .await;
-    sign_in_with_password(browser, "hoa", HOA_NEW_PASSWORD, "desk").await;
+    type_into(browser, "#signin-name", "hoa").await;
+    type_into(
+        browser,
+        "#signin-password",
+        &format!("{HOA_NEW_PASSWORD}\u{E007}"),
+    )
+    .await;
+    until_js(browser, "the password to change first", SCREEN_TIMEOUT, "document.getElementById('password-dialog').open && !document.getElementById('password-required').hidden && document.getElementById('screen-desk').hidden").await;
+    // Escape does not dismiss it.
+    find(browser, "#password-current")
+        .await
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    assert_eq!(
+        js(browser, "document.getElementById('password-dialog').open").await,
+        Value::Bool(true)
+    );
+    screenshot(browser, "09-password-required.png", None).await;
+    type_into(browser, "#password-current", HOA_NEW_PASSWORD).await;
+    type_into(browser, "#password-new", HOA_OWN_PASSWORD).await;
+    type_into(
+        browser,
+        "#password-again",
+        &format!("{HOA_OWN_PASSWORD}\u{E007}"),
+    )
+    .await;
+    until_signed_in(browser, "desk").await;
+    until_js(browser, "the password changed", SCREEN_TIMEOUT, "!document.getElementById('password-dialog').open && document.getElementById('notice').textContent === 'Đã đổi mật khẩu.'").await;
 }

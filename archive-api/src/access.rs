@@ -163,6 +163,8 @@ pub struct Principal {
     pub scope: UnitScope,
     /// Where the request came from (client address), for the audit log.
     pub client: String,
+    /// Signed in with a temporary password: may only change it (and see who it is, and sign out).
+    pub must_change_password: bool,
 }
 
 impl Principal {

@@ -135,7 +135,9 @@ function render() {
     const person = account.role !== 'system';
     const signIn = account.disabled
       ? t('accounts.disabled')
-      : account.has_password ? t('accounts.withPassword') : t(person ? 'accounts.noPasswordYet' : 'accounts.tokens');
+      : account.must_change_password ? t('accounts.temporary')
+        : account.has_password ? t('accounts.withPassword')
+          : t(person ? 'accounts.noPasswordYet' : 'accounts.tokens');
     const actions = el('div', { class: 'actions' },
       person && !account.disabled && el('button', {
         type: 'button',

@@ -73,6 +73,18 @@ async function signIn() {
     return;
   }
   state.me = account;
+  if (account.must_change_password) {
+    // A password an administrator set: nothing opens until the person has made it their own.
+    byId('nav').hidden = true;
+    byId('signout').hidden = false;
+    byId('password-open').hidden = true;
+    showWho();
+    show('none');
+    byId('screen-none').hidden = true;
+    notify('');
+    openPasswordDialog(true);
+    return;
+  }
   const allowed = SCREENS[account.role] || [];
   for (const button of document.querySelectorAll('#nav .tab')) {
     button.hidden = !allowed.includes(button.dataset.screen);
@@ -99,6 +111,18 @@ function signedOut() {
   show('signin');
 }
 
+/** Whether the open password dialog must be completed (a password an administrator set) before work. */
+let passwordRequired = false;
+
+/** Opens the password dialog; `required`: it cannot be dismissed, only completed or left by signing out. */
+function openPasswordDialog(required) {
+  passwordRequired = required;
+  byId('password-required').hidden = !required;
+  byId('password-cancel').textContent = t(required ? 'signout' : 'password.cancel');
+  byId('password-dialog').showModal();
+  byId('password-current').focus();
+}
+
 /** The dialog in which a person changes their own password; the answer's new session replaces this one. */
 function setUpPasswordChange() {
   const dialog = byId('password-dialog');
@@ -109,11 +133,14 @@ function setUpPasswordChange() {
     dialog.close();
     byId('password-open').focus();
   };
-  byId('password-open').addEventListener('click', () => {
-    dialog.showModal();
-    byId('password-current').focus();
+  byId('password-open').addEventListener('click', () => openPasswordDialog(false));
+  dialog.addEventListener('cancel', (event) => {
+    if (passwordRequired) event.preventDefault();
   });
-  byId('password-cancel').addEventListener('click', close);
+  byId('password-cancel').addEventListener('click', () => {
+    if (passwordRequired) byId('signout').click();
+    else close();
+  });
   byId('password-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const current = byId('password-current').value;
@@ -132,6 +159,10 @@ function setUpPasswordChange() {
       const session = await api.json('/v1/me/password', 'PUT', { current, password });
       api.setToken(session.token);
       close();
+      if (passwordRequired) {
+        passwordRequired = false;
+        await signIn();
+      }
       notify(t('password.changed'));
     } catch (failure) {
       if (failure instanceof api.ApiError && failure.code === 'wrong-password') {

@@ -44,6 +44,9 @@ pub(super) enum AccountCommand {
         /// Remove the password instead.
         #[arg(long)]
         remove: bool,
+        /// The person must change it at their first sign-in (for a password you give someone else).
+        #[arg(long)]
+        temporary: bool,
     },
     /// Revoke a token by its id.
     Revoke {
@@ -93,7 +96,11 @@ pub(super) async fn run(archive: &Archive, command: AccountCommand) -> anyhow::R
             eprintln!("token {} for {name}:", record.id);
             println!("{token}");
         }
-        AccountCommand::Password { name, remove } => {
+        AccountCommand::Password {
+            name,
+            remove,
+            temporary,
+        } => {
             let phc = if remove {
                 None
             } else {
@@ -107,12 +114,16 @@ pub(super) async fn run(archive: &Archive, command: AccountCommand) -> anyhow::R
                 };
                 Some(archive_api::access::hash_password(&password)?)
             };
-            if !repo.set_password(&name, phc.as_deref()).await? {
+            if !repo.set_password(&name, phc.as_deref(), temporary).await? {
                 anyhow::bail!("no account named '{name}'");
             }
             eprintln!(
                 "password {} for {name}",
-                if remove { "removed" } else { "set" }
+                match (remove, temporary) {
+                    (true, _) => "removed",
+                    (false, true) => "set, to be changed at the first sign-in,",
+                    (false, false) => "set",
+                }
             );
         }
         AccountCommand::Revoke { id } => {

@@ -22,6 +22,8 @@ pub struct Account {
     pub disabled: bool,
     /// Whether it has a password to sign in with (people); without one it uses tokens only.
     pub has_password: bool,
+    /// Whether that password was set by an administrator and must be changed at the next sign-in.
+    pub must_change_password: bool,
 }
 
 /// A token as recorded (never the token itself).
@@ -111,6 +113,8 @@ pub struct TokenOwner {
     pub role: Role,
     /// Its units.
     pub scope: UnitScope,
+    /// A session signed in with a temporary password: it may only change the password.
+    pub must_change_password: bool,
 }
 
 fn account(row: &sqlx::any::AnyRow) -> Account {
@@ -124,11 +128,11 @@ fn account(row: &sqlx::any::AnyRow) -> Account {
         created_at: row.get(3),
         disabled: row.get::<Option<String>, _>(4).is_some(),
         has_password: row.get::<Option<String>, _>(5).is_some(),
+        must_change_password: row.get::<i64, _>(6) == 1,
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "SELECT name, role, units, created_at, disabled_at, password_hash FROM users";
+const ACCOUNT_COLUMNS: &str = "SELECT name, role, units, created_at, disabled_at, password_hash, password_temporary FROM users";
 
 impl Repo {
     /// How many accounts exist.
@@ -210,18 +214,24 @@ impl Repo {
     }
 
     /// Sets (or with `None` removes) the password of `name`, as a PHC string, and ends the sessions
-    /// signed in with the old one; `false` if there is no such account.
+    /// signed in with the old one; `false` if there is no such account. A `temporary` password (set by
+    /// an administrator for someone else) must be changed by its owner before their sessions may do
+    /// anything else.
     pub async fn set_password(
         &self,
         name: &str,
         password_hash: Option<&str>,
+        temporary: bool,
     ) -> Result<bool, RepoError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
-            .bind(password_hash)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_temporary = $2 WHERE name = $3",
+        )
+        .bind(password_hash)
+        .bind(i64::from(temporary && password_hash.is_some()))
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1)
              WHERE label = $2 AND user_id = (SELECT id FROM users WHERE name = $3)",
@@ -254,13 +264,13 @@ impl Repo {
         &self,
         name: &str,
     ) -> Result<Option<(Account, String)>, RepoError> {
-        let row = sqlx::query(
-            "SELECT name, role, units, created_at, disabled_at, password_hash FROM users
-             WHERE name = $1 AND disabled_at IS NULL AND password_hash IS NOT NULL",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!(
+            "{ACCOUNT_COLUMNS} WHERE name = $1 AND disabled_at IS NULL AND password_hash IS NOT NULL"
+        );
+        let row = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|row| (account(&row), row.get(5))))
     }
 
@@ -345,11 +355,13 @@ impl Repo {
     /// not expired, its account not disabled.
     pub async fn token_owner(&self, hash: &str) -> Result<Option<TokenOwner>, RepoError> {
         let row = sqlx::query(
-            "SELECT u.name, u.role, u.units, t.expires_at
+            "SELECT u.name, u.role, u.units, t.expires_at,
+                    CAST(CASE WHEN u.password_temporary = 1 AND t.label = $2 THEN 1 ELSE 0 END AS BIGINT)
              FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE t.hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
         )
         .bind(hash)
+        .bind(crate::access::SESSION_LABEL)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -366,6 +378,7 @@ impl Repo {
             name: row.get(0),
             role,
             scope: UnitScope::parse(&row.get::<String, _>(2)),
+            must_change_password: row.get::<i64, _>(4) == 1,
         }))
     }
 

@@ -34,6 +34,9 @@ struct Me {
     role: Role,
     /// `*` or the unit codes it may see.
     units: Vec<String>,
+    /// Signed in with a password an administrator set: change it (`PUT /v1/me/password`) before
+    /// anything else.
+    must_change_password: bool,
 }
 
 /// A new account.
@@ -133,6 +136,7 @@ async fn me(caller: Caller) -> Json<Me> {
         name: caller.0.name,
         role: caller.0.role,
         units,
+        must_change_password: caller.0.must_change_password,
     })
 }
 

@@ -15,6 +15,9 @@ use crate::repo::NewAuditEntry;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
+/// What a session signed in with a temporary password may do: see who it is, change the password, sign out.
+const PATHS_BEFORE_CHANGE: [&str; 3] = ["/v1/me", "/v1/me/password", "/v1/sessions/current"];
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -44,6 +47,13 @@ impl FromRequestParts<AppState> for Caller {
                     "the token is not valid: unknown, expired, revoked, or its account disabled",
                 )
             })?;
+        if owner.must_change_password && !PATHS_BEFORE_CHANGE.contains(&parts.uri.path()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password-change-required",
+                "an administrator set this account's password: change it first (PUT /v1/me/password)",
+            ));
+        }
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -54,6 +64,7 @@ impl FromRequestParts<AppState> for Caller {
             role: owner.role,
             scope: owner.scope,
             client,
+            must_change_password: owner.must_change_password,
         }))
     }
 }

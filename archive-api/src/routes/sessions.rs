@@ -250,6 +250,7 @@ fn as_caller(account: &Account, client: &str) -> Caller {
         role: account.role,
         scope: access::UnitScope::parse(&account.units.join(",")),
         client: client.to_owned(),
+        must_change_password: false,
     })
 }
 
@@ -282,6 +283,9 @@ async fn sign_out(
 #[derive(Deserialize, ToSchema)]
 struct NewPassword {
     password: Option<String>,
+    /// Whether its owner must change it before doing anything else; absent: yes for someone else's
+    /// account, no for one's own.
+    temporary: Option<bool>,
 }
 
 /// Sets or removes an account's password (administrators); the account's signed-in sessions end.
@@ -313,7 +317,13 @@ async fn set_password(
         ),
         None => None,
     };
-    if !archive.repo().set_password(&name, phc.as_deref()).await? {
+    // Someone else's password is theirs to change before they use it; one's own is kept as given.
+    let temporary = body.temporary.unwrap_or(name != caller.0.name);
+    if !archive
+        .repo()
+        .set_password(&name, phc.as_deref(), temporary)
+        .await?
+    {
         return Err(ApiError::not_found(
             "account-not-found",
             format!("no account named '{name}'"),
@@ -377,7 +387,10 @@ async fn change_own_password(
             access::PasswordError::Hash(_) => ApiError::internal(e),
             _ => ApiError::invalid(e.to_string()),
         })?;
-    archive.repo().set_password(&name, Some(&phc)).await?;
+    archive
+        .repo()
+        .set_password(&name, Some(&phc), false)
+        .await?;
     let (token, issued) = access::issue_session_token(archive.repo(), &name).await?;
     caller
         .record(&archive, "account.password.change", &name, None)
