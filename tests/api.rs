@@ -1144,12 +1144,15 @@ fn people_sign_in_with_a_name_and_password_and_sign_out() {
         change("mật khẩu mới của Hà", "ngắn").status(),
         StatusCode::BAD_REQUEST
     );
+    // "Changed" to itself, the password the administrator set would stay one the administrator knows.
+    let same = change("mật khẩu mới của Hà", "mật khẩu mới của Hà");
+    assert_eq!(same.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(same.json::<Value>().unwrap()["code"], "same-password");
     let changed = change("mật khẩu mới của Hà", "mật khẩu riêng của Hà");
     assert_eq!(changed.status(), StatusCode::OK);
-    let fresh = Api::new(
-        &server,
-        changed.json::<Value>().unwrap()["token"].as_str().unwrap(),
-    );
+    let changed: Value = changed.json().unwrap();
+    assert_eq!(changed["account"]["must_change_password"], false);
+    let fresh = Api::new(&server, changed["token"].as_str().unwrap());
     assert_eq!(
         ha.get("/v1/me").status(),
         StatusCode::UNAUTHORIZED,

@@ -819,11 +819,12 @@ async fn manage_accounts(session: Client, url: String) {
         system.as_str().unwrap().contains("Bằng mã truy cập"),
         "{system}"
     );
-    // The administrator cannot disable her own account from here.
+    // The administrator cannot disable her own account from here, nor set its password (she changes it
+    // with "Đổi mật khẩu"; setting it here would end her own session).
     assert_eq!(
         js(
             browser,
-            "document.querySelector('#accounts-table tr[data-name=\"admin\"] button.disable')"
+            "document.querySelector('#accounts-table tr[data-name=\"admin\"] button')"
         )
         .await,
         Value::Null
@@ -874,12 +875,24 @@ async fn manage_accounts(session: Client, url: String) {
     )
     .await;
 
-    // A new password for the clerk, from the dialog: two different entries are refused first.
+    // A new password for the clerk, from the dialog. Left with Escape, nothing typed stays in it.
     click(
         browser,
         "#accounts-table tr[data-name=\"hoa\"] button.set-password",
     )
     .await;
+    type_into(browser, "#reset-password", "gõ nhầm\u{E00C}").await;
+    until_js(browser, "the dialog left", SCREEN_TIMEOUT, "!document.getElementById('reset-dialog').open && document.activeElement.matches('tr[data-name=\"hoa\"] button.set-password')").await;
+    click(
+        browser,
+        "#accounts-table tr[data-name=\"hoa\"] button.set-password",
+    )
+    .await;
+    assert_eq!(
+        js(browser, "document.getElementById('reset-password').value").await,
+        json!("")
+    );
+    // Two different entries are refused.
     type_into(browser, "#reset-password", HOA_NEW_PASSWORD).await;
     type_into(browser, "#reset-again", "khác hẳn\u{E007}").await;
     until_js(browser, "the mismatch", SCREEN_TIMEOUT, "document.getElementById('reset-error').textContent === 'Hai lần nhập mật khẩu mới không giống nhau.'").await;
@@ -889,7 +902,7 @@ async fn manage_accounts(session: Client, url: String) {
         &format!("{HOA_NEW_PASSWORD}\u{E007}"),
     )
     .await;
-    until_js(browser, "the password set", SCREEN_TIMEOUT, "!document.getElementById('reset-dialog').open && document.getElementById('notice').textContent === 'Đã đặt mật khẩu mới cho hoa.'").await;
+    until_js(browser, "the password set", SCREEN_TIMEOUT, "!document.getElementById('reset-dialog').open && document.getElementById('notice').textContent === 'Đã đặt mật khẩu mới cho hoa.' && document.activeElement.matches('tr[data-name=\"hoa\"] button.set-password')").await;
 
     // The land registry's system account is disabled.
     click(
@@ -929,6 +942,19 @@ async fn manage_accounts(session: Client, url: String) {
         js(browser, "document.getElementById('password-dialog').open").await,
         Value::Bool(true)
     );
+    // Closed some other way (a browser's second Escape), it opens again.
+    js(
+        browser,
+        "(document.getElementById('password-dialog').close(), true)",
+    )
+    .await;
+    until_js(
+        browser,
+        "the required change open again",
+        SCREEN_TIMEOUT,
+        "document.getElementById('password-dialog').open",
+    )
+    .await;
     screenshot(browser, "09-password-required.png", None).await;
     type_into(browser, "#password-current", HOA_NEW_PASSWORD).await;
     type_into(browser, "#password-new", HOA_OWN_PASSWORD).await;

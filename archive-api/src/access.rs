@@ -263,6 +263,11 @@ fn normalized(password: &str) -> String {
     password.nfc().collect()
 }
 
+/// Whether two typed passwords are the same password (compared as [`hash_password`] sees them).
+pub fn same_password(a: &str, b: &str) -> bool {
+    normalized(a) == normalized(b)
+}
+
 /// Whether `password` is the one `phc` (from [`hash_password`]) was made from; `None` for no account, in
 /// which case a stand-in hash is checked all the same so the answer takes as long either way.
 pub fn verify_password(phc: Option<&str>, password: &str) -> bool {

@@ -10,6 +10,8 @@ let started = false;
 let accounts = [];
 /** The account whose password the dialog sets. */
 let resetting = null;
+/** The button to give the focus back to once the list is drawn again: `{name, button}` (a class). */
+let focusAfter = null;
 
 export function start(ctx) {
   context = ctx;
@@ -17,7 +19,9 @@ export function start(ctx) {
   started = true;
   byId('account-form').addEventListener('submit', create);
   byId('reset-form').addEventListener('submit', reset);
-  byId('reset-cancel').addEventListener('click', closeReset);
+  byId('reset-cancel').addEventListener('click', () => byId('reset-dialog').close());
+  // However the dialog closes (Escape included), what was typed in it goes.
+  byId('reset-dialog').addEventListener('close', resetClosed);
   onLanguageChange(render);
   load();
 }
@@ -83,17 +87,24 @@ function openReset(account) {
   resetting = account.name;
   byId('reset-title').textContent = t('accounts.resetTitle', { name: account.name });
   byId('reset-error').textContent = '';
+  byId('reset-password').value = '';
+  byId('reset-again').value = '';
   byId('reset-dialog').showModal();
   byId('reset-password').focus();
 }
 
-function closeReset() {
+function resetClosed() {
   byId('reset-password').value = '';
   byId('reset-again').value = '';
-  byId('reset-dialog').close();
-  const row = document.querySelector(`#accounts-table tr[data-name="${CSS.escape(resetting || '')}"] .set-password`);
-  if (row) row.focus();
+  byId('reset-error').textContent = '';
+  if (resetting) focusButton(resetting, 'set-password');
   resetting = null;
+}
+
+/** Puts the focus on `button` (a class) in the row of account `name`, as the list is drawn now. */
+function focusButton(name, button) {
+  const found = document.querySelector(`#accounts-table tr[data-name="${CSS.escape(name)}"] button.${button}`);
+  if (found) found.focus();
 }
 
 async function reset(event) {
@@ -113,8 +124,9 @@ async function reset(event) {
     error.textContent = failure.message;
     return;
   }
-  closeReset();
+  byId('reset-dialog').close();
   context.notify(t('accounts.passwordSet', { name }));
+  focusAfter = { name, button: 'set-password' };
   await load();
 }
 
@@ -123,6 +135,7 @@ async function setDisabled(account, disabled) {
   try {
     await api.json(`/v1/accounts/${encodeURIComponent(account.name)}`, 'PATCH', { disabled });
     context.notify(t(disabled ? 'accounts.disabledNow' : 'accounts.enabledNow', { name: account.name }));
+    focusAfter = { name: account.name, button: disabled ? 'enable' : 'disable' };
     await load();
   } catch (error) {
     context.report(error);
@@ -139,7 +152,8 @@ function render() {
         : account.has_password ? t('accounts.withPassword')
           : t(person ? 'accounts.noPasswordYet' : 'accounts.tokens');
     const actions = el('div', { class: 'actions' },
-      person && !account.disabled && el('button', {
+      // One's own password is changed with "Đổi mật khẩu" (setting it here would end this session).
+      person && !account.disabled && account.name !== self && el('button', {
         type: 'button',
         class: 'set-password',
         'aria-label': t('accounts.resetFor', { name: account.name }),
@@ -159,4 +173,8 @@ function render() {
       el('td', {}, actions));
   });
   fill(document.querySelector('#accounts-table tbody'), rows);
+  if (focusAfter) {
+    focusButton(focusAfter.name, focusAfter.button);
+    focusAfter = null;
+  }
 }

@@ -137,6 +137,17 @@ function setUpPasswordChange() {
   dialog.addEventListener('cancel', (event) => {
     if (passwordRequired) event.preventDefault();
   });
+  // Some browsers close a modal dialog on a second Escape whatever its cancel handler says: a required
+  // change opens again (the server refuses everything else until it is done).
+  dialog.addEventListener('close', () => {
+    if (passwordRequired && api.token()) {
+      dialog.showModal();
+      return;
+    }
+    // However it closed (Escape included), what was typed in it goes.
+    for (const id of ['password-current', 'password-new', 'password-again']) byId(id).value = '';
+    error.textContent = '';
+  });
   byId('password-cancel').addEventListener('click', () => {
     if (passwordRequired) byId('signout').click();
     else close();
@@ -158,11 +169,10 @@ function setUpPasswordChange() {
     try {
       const session = await api.json('/v1/me/password', 'PUT', { current, password });
       api.setToken(session.token);
+      const required = passwordRequired;
+      passwordRequired = false;
       close();
-      if (passwordRequired) {
-        passwordRequired = false;
-        await signIn();
-      }
+      if (required) await signIn();
       notify(t('password.changed'));
     } catch (failure) {
       if (failure instanceof api.ApiError && failure.code === 'wrong-password') {

@@ -47,6 +47,8 @@ impl Repo {
                 .await?;
         }
         if let Some(wait) = sign_in_wait(self.backend, &mut tx, account, address, limits).await? {
+            // Ends the turn (the advisory lock) now rather than when the pool gets round to it.
+            tx.rollback().await?;
             return Ok(Err(wait));
         }
         let id: i64 = sqlx::query_scalar(&format!(

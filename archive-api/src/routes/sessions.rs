@@ -210,6 +210,8 @@ async fn sign_in(
     let account = match (found, matches) {
         (Some((account, _)), true) => account,
         (found, _) => {
+            // The turn at hashing is free for others while the refusal is put on record.
+            drop(attempt);
             tracing::warn!(account = %name, %client, "failed sign-in");
             // On record for an account that exists (disabled or without a password included).
             let account = match found {
@@ -361,14 +363,23 @@ async fn change_own_password(
     let ip = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip());
-    let sign_ins = archive.sign_ins();
-    let attempt = sign_ins.attempt(archive.repo(), &name, ip).await?;
-    let Some((account, phc)) = archive.repo().sign_in_account(&name).await? else {
+    let Some((mut account, phc)) = archive.repo().sign_in_account(&name).await? else {
         return Err(ApiError::invalid(
             "this account has no password to change: an administrator sets the first one",
         ));
     };
+    if access::same_password(&change.current, &change.password) {
+        // Else a password an administrator set could be "changed" to itself, which they still know.
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "same-password",
+            "the new password must differ from the current one",
+        ));
+    }
+    let sign_ins = archive.sign_ins();
+    let attempt = sign_ins.attempt(archive.repo(), &name, ip).await?;
     if !attempt.check(Some(phc), change.current).await? {
+        drop(attempt);
         caller
             .refuse(&archive, "account.password.change", &name)
             .await?;
@@ -391,6 +402,7 @@ async fn change_own_password(
         .repo()
         .set_password(&name, Some(&phc), false)
         .await?;
+    account.must_change_password = false;
     let (token, issued) = access::issue_session_token(archive.repo(), &name).await?;
     caller
         .record(&archive, "account.password.change", &name, None)
