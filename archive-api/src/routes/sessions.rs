@@ -104,7 +104,7 @@ impl SignIns {
         name: &str,
         client: Option<IpAddr>,
     ) -> Result<Attempt<'_>, ApiError> {
-        let address = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        let address = client.map_or_else(|| "-".to_owned(), address_key);
         if let Some(wait) = repo.sign_in_wait(name, &address, LIMITS).await? {
             return Err(too_many_attempts(name, wait));
         }
@@ -117,6 +117,19 @@ impl SignIns {
                 _turn: turn,
             }),
             Err(wait) => Err(too_many_attempts(name, wait)),
+        }
+    }
+}
+
+/// Where attempts are counted from: an IPv4 address (also when it comes IPv4-mapped), or an IPv6 /64
+/// network, which one machine usually has whole (counting each of its addresses apart would give it
+/// billions of tries).
+fn address_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
         }
     }
 }
@@ -412,4 +425,19 @@ async fn change_own_password(
         expires_at: issued.expires_at,
         account,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn attempts_count_by_ipv4_address_or_ipv6_network() {
+        let key = |text: &str| address_key(text.parse().unwrap());
+        assert_eq!(key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::7"), key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
 }
