@@ -11,6 +11,10 @@ use std::process::{Command, Output};
 use common::*;
 
 const DOSSIER: &str = "000.00.15.H27-231128-0042";
+const UNIT: &str = "000.00.15.H27";
+const PROCEDURE: &str = "1.001234";
+/// A result of another dossier that this one reused (held by another archive).
+const REUSED: &str = "5b0ea1cd27b9c6e7e9ab0d4e3a51c8a7d07a3b4b8f1f6e0b2c3d4e5f60718293";
 
 /// A dossier in a fresh archive, exported as a bag.
 struct Exported {
@@ -61,7 +65,31 @@ fn exported(rescan: bool) -> Exported {
             .send()
             .unwrap();
         assert_eq!(read.status(), 200);
+        // The registry names the unit and the procedure; the bag carries the names.
+        let admin = source.client("admin");
+        for (path, body) in [
+            (
+                format!("/v1/units/{UNIT}"),
+                serde_json::json!({"name": "UBND huyện Yên Thủy", "level": "district"}),
+            ),
+            (
+                format!("/v1/procedures/{PROCEDURE}"),
+                serde_json::json!({"name": "Cấp giấy chứng nhận quyền sử dụng đất", "field": "Đất đai", "level": "district"}),
+            ),
+        ] {
+            let put = admin
+                .put(format!("{}{path}", server.url))
+                .json(&body)
+                .send()
+                .unwrap();
+            assert!(put.status().is_success(), "{path}: {:?}", put.text());
+        }
     }
+    // The dossier reused a digitized result (of a dossier in another archive).
+    source.sql(&format!(
+        "INSERT INTO result_reuses (dossier_id, document, created_at)
+         SELECT id, '{REUSED}', '2023-11-29T08:30:00+07:00' FROM dossiers WHERE code = '{DOSSIER}'"
+    ));
     let bag = source.dir.path().join("bags/0042");
     let said = source.ok(&["export", DOSSIER, "-o", bag.to_str().unwrap()]);
     assert!(
@@ -166,6 +194,12 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
             "blake3 document unit_code certificate subject development signed_at created_at",
         ),
         ("copy_issues", "copy document issued_to issued_at"),
+        ("units", "code name level"),
+        ("procedures", "code name field level"),
+        (
+            "result_reuses r JOIN dossiers d ON d.id = r.dossier_id",
+            "d.code r.document r.created_at",
+        ),
     ];
     let mut rows = Vec::new();
     for (from, columns) in tables {
@@ -487,10 +521,39 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
     assert_eq!(verdict["issued_by_this_archive"], true, "{verdict}");
     assert!(said.contains("1 certified copies and 2 issues"), "{said}");
 
+    assert!(
+        said.contains("2 unit and procedure names registered") && said.contains("1 reuses"),
+        "{said}"
+    );
+    assert_eq!(described["unit"]["name"], "UBND huyện Yên Thủy");
+    assert_eq!(described["reuses"][0]["document"], REUSED);
+
     // An archive that signs with other keys imports the dossier but leaves the copy in the bag: it did
-    // not issue it, and must not say it did.
+    // not issue it, and must not say it did. It names the unit its own way, and keeps its name.
     let elsewhere = Sohoa::new();
+    {
+        let server = elsewhere.serve();
+        let put = elsewhere
+            .client("admin")
+            .put(format!("{}/v1/units/{UNIT}", server.url))
+            .json(
+                &serde_json::json!({"name": "Ủy ban nhân dân huyện Yên Thủy", "level": "district"}),
+            )
+            .send()
+            .unwrap();
+        assert!(put.status().is_success(), "{:?}", put.text());
+    }
     let said_elsewhere = elsewhere.ok(&["import", bag.to_str().unwrap()]);
+    assert_eq!(
+        elsewhere
+            .sql(&format!("SELECT name FROM units WHERE code = '{UNIT}'"))
+            .trim(),
+        "Ủy ban nhân dân huyện Yên Thủy"
+    );
+    assert!(
+        said_elsewhere.contains("1 unit and procedure names registered"),
+        "{said_elsewhere}"
+    );
     assert!(
         said_elsewhere.contains("1 certified copies left in the bag"),
         "{said_elsewhere}"
@@ -608,6 +671,31 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
     let target = Sohoa::new();
     let output = target.run(&["import", resigned.to_str().unwrap()]);
     assert_refused(&output, &["data/copies/", "not the", &"ab".repeat(32)]);
+    assert_nothing_recorded(&target);
+
+    // Registry names for another unit, a level the registry has no place for, a reuse that is no hash.
+    let misnamed = work.join("misnamed");
+    copy_dir(&bag, &misnamed);
+    let mut altered = description(&misnamed);
+    altered["unit"]["code"] = serde_json::Value::from("000.00.16.H27");
+    altered["procedure"]["level"] = serde_json::Value::from("x".repeat(600));
+    altered["reuses"][0]["document"] = serde_json::Value::from("../../etc/passwd");
+    std::fs::write(
+        misnamed.join("data/metadata/dossier.json"),
+        serde_json::to_vec_pretty(&altered).unwrap(),
+    )
+    .unwrap();
+    remanifest(&misnamed);
+    let target = Sohoa::new();
+    let output = target.run(&["import", misnamed.to_str().unwrap()]);
+    assert_refused(
+        &output,
+        &[
+            "000.00.16.H27",
+            "procedure 1.001234: its level",
+            "a reused result",
+        ],
+    );
     assert_nothing_recorded(&target);
 
     // The dossier already here under another procedure: refused, and what is here stays as it was.

@@ -54,7 +54,7 @@ use crate::archive::{Archive, ObjectError};
 use crate::codes::{ContentHash, DossierCode};
 use crate::repo::{
     AuditEntry, AuditFilter, CopyExport, CopyIssueRecord, CopyRecord, DocumentRecord,
-    DossierRecord, PageRecord, RepoError,
+    DossierRecord, PageRecord, ProcedureRecord, RepoError, ReuseRecord, UnitRecord,
 };
 
 /// What `data/metadata/dossier.json` declares itself to be.
@@ -144,6 +144,16 @@ struct Package {
     #[serde(default)]
     copies: Vec<PackageCopy>,
     objects: Vec<PackageObject>,
+    /// The dossier's unit as the registry names it (`null` when not registered; absent from bags written
+    /// before the registry was carried).
+    #[serde(default)]
+    unit: Option<UnitRecord>,
+    /// Its procedure as the registry names it.
+    #[serde(default)]
+    procedure: Option<ProcedureRecord>,
+    /// Digitized results of other dossiers that this dossier reused.
+    #[serde(default)]
+    reuses: Vec<ReuseRecord>,
 }
 
 /// A certified copy, and every issue of it.
@@ -394,7 +404,11 @@ impl Archive {
             });
         }
 
-        let package = package(&dossier, &documents, &copies, objects)?;
+        let mut package = package(&dossier, &documents, &copies, objects)?;
+        let context = self.repo().dossier_context(code.as_str()).await?;
+        package.unit = context.unit;
+        package.procedure = context.procedure;
+        package.reuses = context.reuses;
         let description = serde_json::to_vec_pretty(&package)
             .map_err(|e| ExportError::Damaged(format!("{DESCRIPTION}: {e}")))?;
         written.push(write_payload(&root, DESCRIPTION, description).await?);
@@ -601,6 +615,9 @@ fn package(
             })
             .collect(),
         objects,
+        unit: None,
+        procedure: None,
+        reuses: Vec::new(),
     })
 }
 

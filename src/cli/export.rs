@@ -116,6 +116,12 @@ pub(super) async fn run_import(archive: &Archive, args: ImportArgs) -> anyhow::R
                 o.copies_added, o.copy_issues_added
             );
         }
+        if o.registry_added + o.reuses_added > 0 {
+            println!(
+                "{} unit and procedure names registered (names already here are kept), {} reuses of                  other dossiers' results recorded",
+                o.registry_added, o.reuses_added
+            );
+        }
     } else {
         println!(
             "dossier {} is already in the archive as the bag describes it ({} documents, {} pages, {} \

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
 
 use super::bagit::{self, CheckedBag};
 use super::{BagProgress, BagProgressFn, DESCRIPTION, FORMAT, Package, PackageObject};
@@ -13,7 +14,7 @@ use crate::archive::Archive;
 use crate::blobs::BlobError;
 use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::copies::check_signature;
-use crate::repo::{ImportOutcome, NewDossier, ObjectRecord, RepoError};
+use crate::repo::{DossierContext, ImportOutcome, NewDossier, ObjectRecord, RepoError};
 
 /// The largest `dossier.json` read (a long dossier's word boxes take tens of megabytes).
 const MAX_DESCRIPTION: u64 = 1024 * 1024 * 1024;
@@ -189,9 +190,14 @@ impl Archive {
             .filter(|c| !left.contains(&c.blake3))
             .map(|c| c.record())
             .collect();
+        let context = DossierContext {
+            unit: package.unit.clone(),
+            procedure: package.procedure.clone(),
+            reuses: package.reuses.clone(),
+        };
         let outcome = self
             .repo()
-            .import_dossier(&dossier, &documents, &objects, &copies)
+            .import_dossier(&dossier, &documents, &objects, &copies, &context)
             .await?;
         // The dossier is safe in the database; the index catches up later if this fails.
         if let Err(e) = self.index().sync(self.repo()).await {
@@ -269,6 +275,20 @@ fn read_package(bag: &Path, checked: &CheckedBag) -> Result<Package, ImportError
 
 /// Checks that the description holds together and that every object it names is the file of the bag it
 /// says, with that BLAKE3 and size. Returns every problem found.
+/// The longest registry name (a unit's or procedure's) an import records.
+const MAX_NAME_CHARS: usize = 500;
+
+fn check_name(problems: &mut Problems, what: &str, name: &str) {
+    if name.trim().is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        problems.add(format!(
+            "{what}: its name is empty, longer than {MAX_NAME_CHARS} characters or has control characters"
+        ));
+    }
+}
+
 fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<String>> {
     let mut problems = Problems::default();
     if package.format != FORMAT {
@@ -288,6 +308,54 @@ fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<Stri
     }
     if !(1..=3).contains(&d.channel) {
         problems.add(format!("dossier channel {} is not 1 to 3", d.channel));
+    }
+    // The registry's names and the reuses: about this dossier, of shapes this archive records.
+    if let Some(unit) = &package.unit {
+        if unit.code != d.unit {
+            problems.add(format!(
+                "names unit {}, but the dossier's unit is {}",
+                unit.code, d.unit
+            ));
+        }
+        if !matches!(unit.level.as_str(), "province" | "district" | "commune") {
+            problems.add(format!(
+                "unit {}: level {:?} is not province, district or commune",
+                unit.code, unit.level
+            ));
+        }
+        check_name(&mut problems, &format!("unit {}", unit.code), &unit.name);
+    }
+    if let Some(procedure) = &package.procedure {
+        if procedure.code != d.procedure {
+            problems.add(format!(
+                "names procedure {}, but the dossier's procedure is {}",
+                procedure.code, d.procedure
+            ));
+        }
+        for (what, text) in [("field", &procedure.field), ("level", &procedure.level)] {
+            if text.chars().count() > MAX_NAME_CHARS || text.chars().any(char::is_control) {
+                problems.add(format!(
+                    "procedure {}: its {what} is longer than {MAX_NAME_CHARS} characters or has control characters",
+                    procedure.code
+                ));
+            }
+        }
+        check_name(
+            &mut problems,
+            &format!("procedure {}", procedure.code),
+            &procedure.name,
+        );
+    }
+    for reuse in &package.reuses {
+        if let Err(e) = ContentHash::parse(&reuse.document) {
+            problems.add(format!("a reused result: {e}"));
+        }
+        if time::OffsetDateTime::parse(&reuse.created_at, &Rfc3339).is_err() {
+            problems.add(format!(
+                "the reuse of result {}: {:?} is not an RFC 3339 time",
+                reuse.document, reuse.created_at
+            ));
+        }
     }
     if let Some(identifier) = checked.info.get("External-Identifier")
         && *identifier != d.code

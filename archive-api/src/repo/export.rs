@@ -7,7 +7,11 @@
 
 use sqlx::Row;
 
-use super::{CopyRecord, DossierRecord, ObjectRecord, Repo, RepoError};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CopyRecord, DossierRecord, ObjectRecord, ProcedureRecord, Repo, RepoError, UnitRecord,
+};
 use crate::time::now_rfc3339;
 
 /// A page row in full: everything needed to record it again exactly as it was.
@@ -86,6 +90,27 @@ pub struct CopyIssueRecord {
     pub issued_at: String,
 }
 
+/// What a package says about a dossier beyond its own rows: how the registry names its unit and procedure,
+/// and the digitized results of other dossiers it reused.
+#[derive(Debug, Clone, Default)]
+pub struct DossierContext {
+    /// The unit as registered where the package was made.
+    pub unit: Option<UnitRecord>,
+    /// The procedure as registered there.
+    pub procedure: Option<ProcedureRecord>,
+    /// Results of other dossiers reused.
+    pub reuses: Vec<ReuseRecord>,
+}
+
+/// A digitized result of another dossier that a dossier reused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReuseRecord {
+    /// BLAKE3 of the reused result document.
+    pub document: String,
+    /// When the reuse was recorded, RFC 3339.
+    pub created_at: String,
+}
+
 /// What recording a packaged dossier changed. All zero (and no dossier created) when the archive already
 /// held everything the package describes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,6 +129,10 @@ pub struct ImportOutcome {
     pub copies_added: u64,
     /// Issues of certified copies added.
     pub copy_issues_added: u64,
+    /// Units and procedures registered (names this archive did not have).
+    pub registry_added: u64,
+    /// Reuses of other dossiers' results added.
+    pub reuses_added: u64,
 }
 
 impl ImportOutcome {
@@ -154,6 +183,54 @@ impl Repo {
             .collect())
     }
 
+    /// How the registry names dossier `dossier`'s unit and procedure (each absent when not registered),
+    /// and the results of other dossiers it reused, oldest first.
+    pub async fn dossier_context(&self, dossier: &str) -> Result<DossierContext, RepoError> {
+        let unit = sqlx::query(
+            "SELECT u.code, u.name, u.level FROM units u JOIN dossiers d ON d.unit_code = u.code
+             WHERE d.code = $1",
+        )
+        .bind(dossier)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| UnitRecord {
+            code: r.get(0),
+            name: r.get(1),
+            level: r.get(2),
+        });
+        let procedure = sqlx::query(
+            "SELECT p.code, p.name, p.field, p.level FROM procedures p
+             JOIN dossiers d ON d.procedure_code = p.code WHERE d.code = $1",
+        )
+        .bind(dossier)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| ProcedureRecord {
+            code: r.get(0),
+            name: r.get(1),
+            field: r.get(2),
+            level: r.get(3),
+        });
+        let reuses = sqlx::query(
+            "SELECT r.document, r.created_at FROM result_reuses r
+             JOIN dossiers d ON d.id = r.dossier_id WHERE d.code = $1 ORDER BY r.id",
+        )
+        .bind(dossier)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| ReuseRecord {
+            document: r.get(0),
+            created_at: r.get(1),
+        })
+        .collect();
+        Ok(DossierContext {
+            unit,
+            procedure,
+            reuses,
+        })
+    }
+
     /// The certified copies of the documents of dossier `dossier`, with their issues, in the order they
     /// were made.
     pub async fn dossier_copies(&self, dossier: &str) -> Result<Vec<CopyExport>, RepoError> {
@@ -194,15 +271,17 @@ impl Repo {
 
     /// Records a packaged dossier (its objects already stored) in one transaction: the dossier with its
     /// details, every object row, every document and page not yet recorded, and the replacements the
-    /// package records. What is already here is left as it is, so recording the same package twice
-    /// changes nothing the second time. A dossier recorded here with another procedure or unit is a
-    /// [`RepoError::Conflict`], and nothing is recorded.
+    /// package records, with the unit's and procedure's names where this archive has none yet and the
+    /// reuses of other dossiers' results. What is already here is left as it is (this archive's registry
+    /// included), so recording the same package twice changes nothing the second time. A dossier
+    /// recorded here with another procedure or unit is a [`RepoError::Conflict`], and nothing is recorded.
     pub async fn import_dossier(
         &self,
         dossier: &DossierRecord,
         documents: &[DocumentRecord],
         objects: &[ObjectRecord],
         copies: &[CopyExport],
+        context: &DossierContext,
     ) -> Result<ImportOutcome, RepoError> {
         let now = now_rfc3339();
         let mut outcome = ImportOutcome::default();
@@ -338,8 +417,44 @@ impl Repo {
                 .rows_affected();
             }
         }
-        if outcome.documents_superseded > 0 {
-            // The index follows this log and drops the replaced documents' pages.
+        if let Some(unit) = &context.unit {
+            outcome.registry_added += sqlx::query(
+                "INSERT INTO units (code, name, level) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(&unit.code)
+            .bind(&unit.name)
+            .bind(&unit.level)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if let Some(procedure) = &context.procedure {
+            outcome.registry_added += sqlx::query(
+                "INSERT INTO procedures (code, name, field, level) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(&procedure.code)
+            .bind(&procedure.name)
+            .bind(&procedure.field)
+            .bind(&procedure.level)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        for reuse in &context.reuses {
+            outcome.reuses_added += sqlx::query(
+                "INSERT INTO result_reuses (dossier_id, document, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (dossier_id, document) DO NOTHING",
+            )
+            .bind(dossier_id)
+            .bind(&reuse.document)
+            .bind(&reuse.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if outcome.documents_superseded > 0 || outcome.registry_added > 0 {
+            // The index follows this log: it drops the replaced documents' pages and takes the names.
             sqlx::query("INSERT INTO dossier_changes (dossier) VALUES ($1)")
                 .bind(&dossier.code)
                 .execute(&mut *tx)

@@ -22,7 +22,10 @@ pub use dossiers::{
     DocumentSummary, DossierChange, DossierDetails, DossierFilter, DossierRecord, PageSummary,
     PageText, PendingPage, ProcedureRecord, UnitRecord,
 };
-pub use export::{CopyExport, CopyIssueRecord, DocumentRecord, ImportOutcome, PageRecord};
+pub use export::{
+    CopyExport, CopyIssueRecord, DocumentRecord, DossierContext, ImportOutcome, PageRecord,
+    ReuseRecord,
+};
 pub use jobs::{JOB_CHANNEL, JobAnnouncement, JobRecord, KeptAnswer};
 pub use sign_ins::SignInLimits;
 pub use spool::PageSpool;
