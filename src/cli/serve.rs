@@ -37,7 +37,8 @@ pub(super) async fn run(
     if let Some(path) = first_admin {
         eprintln!(
             "first start: an administrator account 'admin' was created; its API token is in {} \
-             (create people's accounts with it, or with `sohoa account add`)",
+             (create people's accounts with it, or with `sohoa account add`; to sign in to the web UI \
+             as admin, give it a password with `sohoa account password admin`)",
             path.display()
         );
     }
