@@ -65,6 +65,14 @@ fn exported(rescan: bool) -> Exported {
             .send()
             .unwrap();
         assert_eq!(read.status(), 200);
+        // The desk asks the citizen for more documents: a change of status, which the bag carries.
+        let patched = source
+            .client("clerk")
+            .patch(format!("{}/v1/dossiers/{DOSSIER}", server.url))
+            .json(&serde_json::json!({"status": 5}))
+            .send()
+            .unwrap();
+        assert_eq!(patched.status(), 200, "{:?}", patched.text());
         // The registry names the unit and the procedure; the bag carries the names.
         let admin = source.client("admin");
         for (path, body) in [
@@ -199,6 +207,10 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
         (
             "result_reuses r JOIN dossiers d ON d.id = r.dossier_id",
             "d.code r.document r.created_at",
+        ),
+        (
+            "status_changes s JOIN dossiers d ON d.id = s.dossier_id",
+            "d.code s.status_before s.status s.at",
         ),
     ];
     let mut rows = Vec::new();
@@ -344,7 +356,9 @@ fn exported_bag_passes_sha512sum_sha256sum_and_qpdf_and_names_every_file() {
     assert_eq!(described["dossier"]["code"], DOSSIER);
     assert_eq!(described["dossier"]["procedure"], "1.001234");
     assert_eq!(described["dossier"]["unit"], "000.00.15.H27");
-    assert_eq!(described["dossier"]["status"], 2);
+    // Accepted (2) at ingest, then additional documents requested (5).
+    assert_eq!(described["dossier"]["status"], 5);
+    assert_eq!(described["status_changes"][0]["status_before"], 2);
     let objects = described["objects"].as_array().unwrap();
     let mut named: BTreeSet<String> = objects
         .iter()
@@ -527,6 +541,7 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
     );
     assert_eq!(described["unit"]["name"], "UBND huyện Yên Thủy");
     assert_eq!(described["reuses"][0]["document"], REUSED);
+    assert_eq!(described["status_changes"][0]["status"], 5);
 
     // An archive that signs with other keys imports the dossier but leaves the copy in the bag: it did
     // not issue it, and must not say it did. It names the unit its own way, and keeps its name.
@@ -680,6 +695,7 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
     altered["unit"]["code"] = serde_json::Value::from("000.00.16.H27");
     altered["procedure"]["level"] = serde_json::Value::from("x".repeat(600));
     altered["reuses"][0]["document"] = serde_json::Value::from("../../etc/passwd");
+    altered["status_changes"][0]["status"] = serde_json::Value::from(11);
     std::fs::write(
         misnamed.join("data/metadata/dossier.json"),
         serde_json::to_vec_pretty(&altered).unwrap(),
@@ -694,6 +710,7 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
             "000.00.16.H27",
             "procedure 1.001234: its level",
             "a reused result",
+            "statuses are 1 to 10",
         ],
     );
     assert_nothing_recorded(&target);

@@ -54,7 +54,8 @@ use crate::archive::{Archive, ObjectError};
 use crate::codes::{ContentHash, DossierCode};
 use crate::repo::{
     AuditEntry, AuditFilter, CopyExport, CopyIssueRecord, CopyRecord, DocumentRecord,
-    DossierRecord, PageRecord, ProcedureRecord, RepoError, ReuseRecord, UnitRecord,
+    DossierRecord, PageRecord, ProcedureRecord, RepoError, ReuseRecord, StatusChangeRecord,
+    UnitRecord,
 };
 
 /// What `data/metadata/dossier.json` declares itself to be.
@@ -154,6 +155,9 @@ struct Package {
     /// Digitized results of other dossiers that this dossier reused.
     #[serde(default)]
     reuses: Vec<ReuseRecord>,
+    /// The dossier's changes of status, oldest first (the statistics of past periods count by them).
+    #[serde(default)]
+    status_changes: Vec<StatusChangeRecord>,
 }
 
 /// A certified copy, and every issue of it.
@@ -409,6 +413,7 @@ impl Archive {
         package.unit = context.unit;
         package.procedure = context.procedure;
         package.reuses = context.reuses;
+        package.status_changes = context.status_changes;
         let description = serde_json::to_vec_pretty(&package)
             .map_err(|e| ExportError::Damaged(format!("{DESCRIPTION}: {e}")))?;
         written.push(write_payload(&root, DESCRIPTION, description).await?);
@@ -618,6 +623,7 @@ fn package(
         unit: None,
         procedure: None,
         reuses: Vec::new(),
+        status_changes: Vec::new(),
     })
 }
 

@@ -194,6 +194,7 @@ impl Archive {
             unit: package.unit.clone(),
             procedure: package.procedure.clone(),
             reuses: package.reuses.clone(),
+            status_changes: package.status_changes.clone(),
         };
         let outcome = self
             .repo()
@@ -345,6 +346,20 @@ fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<Stri
             &format!("procedure {}", procedure.code),
             &procedure.name,
         );
+    }
+    for change in &package.status_changes {
+        if !(1..=10).contains(&change.status_before) || !(1..=10).contains(&change.status) {
+            problems.add(format!(
+                "a change of status from {} to {}: statuses are 1 to 10",
+                change.status_before, change.status
+            ));
+        }
+        if time::OffsetDateTime::parse(&change.at, &Rfc3339).is_err() {
+            problems.add(format!(
+                "a change of status: {:?} is not an RFC 3339 time",
+                change.at
+            ));
+        }
     }
     for reuse in &package.reuses {
         if let Err(e) = ContentHash::parse(&reuse.document) {

@@ -313,14 +313,41 @@ impl Repo {
         Ok((rows.iter().map(dossier).collect(), total))
     }
 
-    /// Changes a dossier's details and logs the change for the search index. Returns the dossier as it
-    /// now is, or `None` if there is none by that code.
+    /// Changes a dossier's details and logs the change for the search index (and a change of status in
+    /// the dossier's status history, for the statistics of past periods). Returns the dossier as it now
+    /// is, or `None` if there is none by that code.
     pub async fn update_dossier(
         &self,
         code: &str,
         change: &DossierChange,
     ) -> Result<Option<DossierRecord>, RepoError> {
         let mut tx = self.begin_followed_write().await?;
+        let sql = format!(
+            "SELECT id, status FROM dossiers WHERE code = $1{}",
+            self.backend.for_update()
+        );
+        let Some(before) = sqlx::query(&sql)
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = now_rfc3339();
+        if let Some(status) = change.status
+            && i64::from(status) != before.get::<i64, _>(1)
+        {
+            sqlx::query(
+                "INSERT INTO status_changes (dossier_id, status_before, status, at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(before.get::<i64, _>(0))
+            .bind(before.get::<i64, _>(1))
+            .bind(i64::from(status))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
         let done = sqlx::query(
             "UPDATE dossiers SET status = COALESCE($1, status), applicant = COALESCE($2, applicant),
                     due_at = COALESCE($3, due_at), resolved_at = COALESCE($4, resolved_at), updated_at = $5
@@ -330,7 +357,7 @@ impl Repo {
         .bind(&change.applicant)
         .bind(&change.due_at)
         .bind(&change.resolved_at)
-        .bind(now_rfc3339())
+        .bind(&now)
         .bind(code)
         .execute(&mut *tx)
         .await?;

@@ -100,6 +100,19 @@ pub struct DossierContext {
     pub procedure: Option<ProcedureRecord>,
     /// Results of other dossiers reused.
     pub reuses: Vec<ReuseRecord>,
+    /// Its changes of status, oldest first.
+    pub status_changes: Vec<StatusChangeRecord>,
+}
+
+/// A change of a dossier's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChangeRecord {
+    /// The status before.
+    pub status_before: u8,
+    /// The status after.
+    pub status: u8,
+    /// When, RFC 3339.
+    pub at: String,
 }
 
 /// A digitized result of another dossier that a dossier reused.
@@ -224,10 +237,25 @@ impl Repo {
             created_at: r.get(1),
         })
         .collect();
+        let status_changes = sqlx::query(
+            "SELECT s.status_before, s.status, s.at FROM status_changes s
+             JOIN dossiers d ON d.id = s.dossier_id WHERE d.code = $1 ORDER BY s.id",
+        )
+        .bind(dossier)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| StatusChangeRecord {
+            status_before: r.get::<i64, _>(0).try_into().unwrap_or(0),
+            status: r.get::<i64, _>(1).try_into().unwrap_or(0),
+            at: r.get(2),
+        })
+        .collect();
         Ok(DossierContext {
             unit,
             procedure,
             reuses,
+            status_changes,
         })
     }
 
@@ -440,6 +468,21 @@ impl Repo {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        }
+        if outcome.dossier_created {
+            // A dossier already here keeps its own history.
+            for change in &context.status_changes {
+                sqlx::query(
+                    "INSERT INTO status_changes (dossier_id, status_before, status, at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(dossier_id)
+                .bind(i64::from(change.status_before))
+                .bind(i64::from(change.status))
+                .bind(&change.at)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         for reuse in &context.reuses {
             outcome.reuses_added += sqlx::query(

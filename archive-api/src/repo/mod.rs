@@ -24,7 +24,7 @@ pub use dossiers::{
 };
 pub use export::{
     CopyExport, CopyIssueRecord, DocumentRecord, DossierContext, ImportOutcome, PageRecord,
-    ReuseRecord,
+    ReuseRecord, StatusChangeRecord,
 };
 pub use jobs::{JOB_CHANNEL, JobAnnouncement, JobRecord, KeptAnswer};
 pub use sign_ins::SignInLimits;

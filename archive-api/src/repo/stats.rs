@@ -98,7 +98,8 @@ impl Repo {
         key: &str,
     ) -> Result<Vec<StatsRow>, RepoError> {
         // $1 first day, $2 day after the last. `open` = not closed before a date: not resolved by then
-        // and not refused, withdrawn or stopped (3, 7, 8).
+        // and not refused, withdrawn or stopped (3, 7, 8), by the status the dossier had then: the last
+        // change before that day, else the status before its first change, else its status now.
         let sql = format!(
             "WITH scoped AS (
                  SELECT d.*, {key} AS key,
@@ -111,13 +112,15 @@ impl Repo {
                                 AND doc.kind = 'result' AND doc.superseded_by IS NULL) AS has_result,
                         (SELECT COUNT(*) FROM pages p JOIN documents doc ON doc.id = p.document_id
                           WHERE doc.dossier_id = d.id AND doc.superseded_by IS NULL) AS page_count,
-                        (SELECT COUNT(*) FROM result_reuses r WHERE r.dossier_id = d.id) AS reuses
+                        (SELECT COUNT(*) FROM result_reuses r WHERE r.dossier_id = d.id) AS reuses,
+                        {status_at_start} AS status_at_start,
+                        {status_at_end} AS status_at_end
                  FROM dossiers d LEFT JOIN units u ON u.code = d.unit_code
                  WHERE ($3 IS NULL OR d.unit_code = $3) AND ($4 IS NULL OR u.level = $4)
                    AND ($5 IS NULL OR {in_units})
              )
              SELECT key,
-               CAST(SUM(CASE WHEN received_day < $1 AND status NOT IN (3, 7, 8)
+               CAST(SUM(CASE WHEN received_day < $1 AND status_at_start NOT IN (3, 7, 8)
                    AND (resolved_day IS NULL OR resolved_day >= $1) THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 AND channel = 1 THEN 1 ELSE 0 END) AS BIGINT),
@@ -128,14 +131,16 @@ impl Repo {
                CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND (due_day IS NULL OR resolved_day = due_day) THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND due_day IS NOT NULL AND resolved_day > due_day THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN received_day < $2 AND (resolved_day IS NULL OR resolved_day >= $2)
-                   AND status NOT IN (3, 5, 6, 7, 8) THEN 1 ELSE 0 END) AS BIGINT),
-               CAST(SUM(CASE WHEN received_day < $2 AND (resolved_day IS NULL OR resolved_day >= $2) AND status IN (5, 6) THEN 1 ELSE 0 END) AS BIGINT),
+                   AND status_at_end NOT IN (3, 5, 6, 7, 8) THEN 1 ELSE 0 END) AS BIGINT),
+               CAST(SUM(CASE WHEN received_day < $2 AND (resolved_day IS NULL OR resolved_day >= $2) AND status_at_end IN (5, 6) THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 AND has_components THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 THEN page_count ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN resolved_day >= $1 AND resolved_day < $2 AND has_result THEN 1 ELSE 0 END) AS BIGINT),
                CAST(SUM(CASE WHEN received_day >= $1 AND received_day < $2 THEN reuses ELSE 0 END) AS BIGINT)
              FROM scoped GROUP BY key ORDER BY key",
             in_units = self.backend.in_json_list("d.unit_code", "$5"),
+            status_at_start = status_on("$1"),
+            status_at_end = status_on("$2"),
         );
         let units = query
             .units
@@ -187,12 +192,124 @@ impl Repo {
     }
 }
 
+/// The status dossier `d` had at the start of `day` (a bound `YYYY-MM-DD`).
+fn status_on(day: &str) -> String {
+    format!(
+        "COALESCE(
+             (SELECT s.status FROM status_changes s
+               WHERE s.dossier_id = d.id AND substr(s.at, 1, 10) < {day} ORDER BY s.id DESC LIMIT 1),
+             (SELECT s.status_before FROM status_changes s
+               WHERE s.dossier_id = d.id ORDER BY s.id LIMIT 1),
+             d.status)"
+    )
+}
+
 fn percent(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| (part as f64 * 10_000.0 / whole as f64).round() / 100.0)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::codes::{DossierCode, ProcedureCode, UnitCode};
+    use crate::repo::{DossierChange, DossierDetails, NewDossier};
+
+    /// A dossier received on 2023-01-10 and paused on 2023-02-15 (additional documents requested, 5) is
+    /// in progress at the end of January and paused at the end of February, whatever it is now; resumed
+    /// (4) and then withdrawn (7) since, it is open when March starts.
+    #[tokio::test]
+    async fn a_past_period_counts_each_dossier_by_its_status_then() {
+        let dir = tempfile::tempdir().unwrap();
+        for repo in crate::repo::backend::test_repos(dir.path()).await {
+            counts_by_status_then(repo).await;
+        }
+    }
+
+    async fn counts_by_status_then(repo: Repo) {
+        let code = "000.00.15.H27-230110-0001";
+        let details = DossierDetails {
+            dossier: NewDossier {
+                code: DossierCode::parse(code).unwrap(),
+                procedure: ProcedureCode::parse("1.001234").unwrap(),
+                unit: UnitCode::parse("000.00.15.H27").unwrap(),
+            },
+            applicant: "Nguyễn Văn An".to_owned(),
+            received_at: "2023-01-10T09:00:00+07:00".to_owned(),
+            due_at: None,
+            resolved_at: None,
+            status: 4,
+            channel: 1,
+        };
+        repo.create_dossier(&details).await.unwrap();
+        // Changes recorded now; the history is dated as the desk would have dated it.
+        for status in [5, 5, 4, 7] {
+            let change = DossierChange {
+                status: Some(status),
+                ..Default::default()
+            };
+            repo.update_dossier(code, &change).await.unwrap().unwrap();
+        }
+        let recorded: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT status_before, status FROM status_changes ORDER BY id")
+                .fetch_all(&repo.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            recorded,
+            [(4, 5), (5, 4), (4, 7)],
+            "an unchanged status is no change"
+        );
+        for (id, at) in [
+            (1, "2023-02-15T10:00:00+07:00"),
+            (2, "2023-03-20T08:00:00+07:00"),
+            (3, "2023-04-02T16:30:00+07:00"),
+        ] {
+            sqlx::query("UPDATE status_changes SET at = $1 WHERE id = (SELECT MIN(id) + $2 FROM status_changes)")
+                .bind(at)
+                .bind(id - 1)
+                .execute(&repo.pool)
+                .await
+                .unwrap();
+        }
+        let figures = |from: &str, until: &str| {
+            let query = StatsQuery {
+                from: from.to_owned(),
+                until: until.to_owned(),
+                unit: None,
+                level: None,
+                units: None,
+                group: StatsGroup::Total,
+            };
+            let repo = repo.clone();
+            async move {
+                let row = repo.stats(&query).await.unwrap().remove(0);
+                (row.carried_over, row.in_progress, row.paused)
+            }
+        };
+        assert_eq!(
+            figures("2023-01-01", "2023-02-01").await,
+            (0, 1, 0),
+            "January"
+        );
+        assert_eq!(
+            figures("2023-02-01", "2023-03-01").await,
+            (1, 0, 1),
+            "February"
+        );
+        assert_eq!(
+            figures("2023-03-01", "2023-04-01").await,
+            (1, 1, 0),
+            "March"
+        );
+        // Withdrawn in April: closed at the end of it, and not carried into May.
+        assert_eq!(
+            figures("2023-04-01", "2023-05-01").await,
+            (1, 0, 0),
+            "April"
+        );
+        assert_eq!(figures("2023-05-01", "2023-06-01").await, (0, 0, 0), "May");
+    }
+
     #[test]
     fn shares_are_percent_with_two_decimals() {
         // The province's published figure: 73,385 of 73,427 on time.
