@@ -588,6 +588,37 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
         "the copy left in the bag is not stored"
     );
 
+    // A bag written elsewhere may give its times in another offset: they are stored in Vietnam time, the
+    // same instant (the statistics take the day from the text).
+    let utc = source.dir.path().join("bags/utc");
+    copy_dir(&bag, &utc);
+    let mut altered = description(&utc);
+    let at = altered["status_changes"][0]["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let instant = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .to_offset(time::UtcOffset::UTC);
+    let written = instant
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(written.ends_with('Z'), "{written}");
+    altered["status_changes"][0]["at"] = serde_json::Value::from(written);
+    std::fs::write(
+        utc.join("data/metadata/dossier.json"),
+        serde_json::to_vec_pretty(&altered).unwrap(),
+    )
+    .unwrap();
+    remanifest(&utc);
+    let fresh = Sohoa::new();
+    let said_utc = fresh.ok(&["import", utc.to_str().unwrap()]);
+    assert!(
+        said_utc.contains("1 changes of status recorded"),
+        "{said_utc}"
+    );
+    assert_eq!(fresh.sql("SELECT at FROM status_changes").trim(), at);
+
     // Again: nothing changes, and it says so. Into the archive it came from, too.
     let again = target.ok(&["import", bag.to_str().unwrap()]);
     assert!(again.contains("nothing changed"), "{again}");
@@ -708,9 +739,10 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
         &output,
         &[
             "000.00.16.H27",
-            "procedure 1.001234: its level",
+            "procedure 1.001234: level must be province, district or commune",
             "a reused result",
             "statuses are 1 to 10",
+            "the last change of status is to 11",
         ],
     );
     assert_nothing_recorded(&target);

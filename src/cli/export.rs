@@ -116,10 +116,11 @@ pub(super) async fn run_import(archive: &Archive, args: ImportArgs) -> anyhow::R
                 o.copies_added, o.copy_issues_added
             );
         }
-        if o.registry_added + o.reuses_added > 0 {
+        if o.registry_added + o.reuses_added + o.status_changes_added > 0 {
             println!(
-                "{} unit and procedure names registered (names already here are kept), {} reuses of                  other dossiers' results recorded",
-                o.registry_added, o.reuses_added
+                "{} unit and procedure names registered (names already here are kept), {} reuses of \
+                 other dossiers' results and {} changes of status recorded",
+                o.registry_added, o.reuses_added, o.status_changes_added
             );
         }
     } else {

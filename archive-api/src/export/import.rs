@@ -14,7 +14,10 @@ use crate::archive::Archive;
 use crate::blobs::BlobError;
 use crate::codes::{ContentHash, DocumentKind, DossierCode, ProcedureCode, UnitCode};
 use crate::copies::check_signature;
-use crate::repo::{DossierContext, ImportOutcome, NewDossier, ObjectRecord, RepoError};
+use crate::repo::{
+    DossierContext, ImportOutcome, NewDossier, ObjectRecord, ProcedureRecord, RepoError,
+    ReuseRecord, StatusChangeRecord, UnitRecord,
+};
 
 /// The largest `dossier.json` read (a long dossier's word boxes take tens of megabytes).
 const MAX_DESCRIPTION: u64 = 1024 * 1024 * 1024;
@@ -108,7 +111,14 @@ impl Archive {
             .map_err(ImportError::Refused)?
         };
         let package = read_package(bag, &checked)?;
-        check_package(&package, &checked).map_err(ImportError::Refused)?;
+        let context = match (check_package(&package, &checked), context_of(&package)) {
+            (Ok(()), Ok(context)) => context,
+            (rows, context) => {
+                let mut problems = rows.err().unwrap_or_default();
+                problems.extend(context.err().unwrap_or_default());
+                return Err(ImportError::Refused(problems));
+            }
+        };
         let dossier = package.dossier.record();
         let new = NewDossier {
             code: DossierCode::parse(&dossier.code).map_err(refused)?,
@@ -190,12 +200,6 @@ impl Archive {
             .filter(|c| !left.contains(&c.blake3))
             .map(|c| c.record())
             .collect();
-        let context = DossierContext {
-            unit: package.unit.clone(),
-            procedure: package.procedure.clone(),
-            reuses: package.reuses.clone(),
-            status_changes: package.status_changes.clone(),
-        };
         let outcome = self
             .repo()
             .import_dossier(&dossier, &documents, &objects, &copies, &context)
@@ -274,22 +278,128 @@ fn read_package(bag: &Path, checked: &CheckedBag) -> Result<Package, ImportError
         .map_err(|e| refused(format!("not a sohoa dossier description: {e}")))
 }
 
-/// Checks that the description holds together and that every object it names is the file of the bag it
-/// says, with that BLAKE3 and size. Returns every problem found.
-/// The longest registry name (a unit's or procedure's) an import records.
-const MAX_NAME_CHARS: usize = 500;
+/// The most reuses or changes of status a bag may list for one dossier.
+const MAX_ENTRIES: usize = 10_000;
 
-fn check_name(problems: &mut Problems, what: &str, name: &str) {
-    if name.trim().is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
+/// What the description says about the dossier beyond its rows, as this archive records it: the registry
+/// entries by the registry's own rules, times rewritten in Vietnam time (statistics take the day from
+/// the text), the changes of status a chain that ends at the dossier's status. Returns every problem.
+fn context_of(package: &Package) -> Result<DossierContext, Vec<String>> {
+    let mut problems = Problems::default();
+    let d = &package.dossier;
+    let unit = package.unit.as_ref().and_then(|unit| {
+        if unit.code != d.unit {
+            problems.add(format!(
+                "names unit {}, but the dossier's unit is {}",
+                unit.code, d.unit
+            ));
+        }
+        UnitRecord::checked(&d.unit, &unit.name, &unit.level)
+            .map_err(|e| problems.add(format!("unit {}: {e}", d.unit)))
+            .ok()
+    });
+    let procedure = package.procedure.as_ref().and_then(|procedure| {
+        if procedure.code != d.procedure {
+            problems.add(format!(
+                "names procedure {}, but the dossier's procedure is {}",
+                procedure.code, d.procedure
+            ));
+        }
+        ProcedureRecord::checked(
+            &d.procedure,
+            &procedure.name,
+            &procedure.field,
+            &procedure.level,
+        )
+        .map_err(|e| problems.add(format!("procedure {}: {e}", d.procedure)))
+        .ok()
+    });
+    if package.reuses.len() > MAX_ENTRIES || package.status_changes.len() > MAX_ENTRIES {
+        problems.add(format!(
+            "{} reuses and {} changes of status: at most {MAX_ENTRIES} of each",
+            package.reuses.len(),
+            package.status_changes.len()
+        ));
+        return Err(problems.0);
+    }
+    let mut reuses = Vec::with_capacity(package.reuses.len());
+    for reuse in &package.reuses {
+        if let Err(e) = ContentHash::parse(&reuse.document) {
+            problems.add(format!("a reused result: {e}"));
+            continue;
+        }
+        match crate::time::to_vietnam(&reuse.created_at) {
+            Some(created_at) => reuses.push(ReuseRecord {
+                document: reuse.document.clone(),
+                created_at,
+            }),
+            None => problems.add(format!(
+                "the reuse of result {}: {:?} is not an RFC 3339 time",
+                reuse.document,
+                reuse.created_at.chars().take(40).collect::<String>()
+            )),
+        }
+    }
+    let mut status_changes: Vec<StatusChangeRecord> =
+        Vec::with_capacity(package.status_changes.len());
+    let mut last: Option<time::OffsetDateTime> = None;
+    for change in &package.status_changes {
+        if !(1..=10).contains(&change.status_before) || !(1..=10).contains(&change.status) {
+            problems.add(format!(
+                "a change of status from {} to {}: statuses are 1 to 10",
+                change.status_before, change.status
+            ));
+        }
+        let Ok(at) = time::OffsetDateTime::parse(change.at.trim(), &Rfc3339) else {
+            problems.add(format!(
+                "a change of status: {:?} is not an RFC 3339 time",
+                change.at.chars().take(40).collect::<String>()
+            ));
+            continue;
+        };
+        if last.is_some_and(|last| at < last) {
+            problems.add(format!(
+                "the change of status at {} comes before the one listed before it",
+                change.at
+            ));
+        }
+        last = Some(at);
+        if let Some(previous) = status_changes.last()
+            && previous.status != change.status_before
+        {
+            problems.add(format!(
+                "a change of status from {} follows one to {}",
+                change.status_before, previous.status
+            ));
+        }
+        status_changes.push(StatusChangeRecord {
+            status_before: change.status_before,
+            status: change.status,
+            at: crate::time::to_vietnam(&change.at).unwrap_or_default(),
+        });
+    }
+    if let Some(latest) = status_changes.last()
+        && latest.status != d.status
     {
         problems.add(format!(
-            "{what}: its name is empty, longer than {MAX_NAME_CHARS} characters or has control characters"
+            "the last change of status is to {}, but the dossier's status is {}",
+            latest.status, d.status
         ));
+    }
+    if problems.0.is_empty() {
+        Ok(DossierContext {
+            unit,
+            procedure,
+            reuses,
+            status_changes,
+        })
+    } else {
+        Err(problems.0)
     }
 }
 
+/// Checks that the description holds together and that every object it names is the file of the bag it
+/// says, with that BLAKE3 and size. Returns every problem found.
 fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<String>> {
     let mut problems = Problems::default();
     if package.format != FORMAT {
@@ -309,68 +419,6 @@ fn check_package(package: &Package, checked: &CheckedBag) -> Result<(), Vec<Stri
     }
     if !(1..=3).contains(&d.channel) {
         problems.add(format!("dossier channel {} is not 1 to 3", d.channel));
-    }
-    // The registry's names and the reuses: about this dossier, of shapes this archive records.
-    if let Some(unit) = &package.unit {
-        if unit.code != d.unit {
-            problems.add(format!(
-                "names unit {}, but the dossier's unit is {}",
-                unit.code, d.unit
-            ));
-        }
-        if !matches!(unit.level.as_str(), "province" | "district" | "commune") {
-            problems.add(format!(
-                "unit {}: level {:?} is not province, district or commune",
-                unit.code, unit.level
-            ));
-        }
-        check_name(&mut problems, &format!("unit {}", unit.code), &unit.name);
-    }
-    if let Some(procedure) = &package.procedure {
-        if procedure.code != d.procedure {
-            problems.add(format!(
-                "names procedure {}, but the dossier's procedure is {}",
-                procedure.code, d.procedure
-            ));
-        }
-        for (what, text) in [("field", &procedure.field), ("level", &procedure.level)] {
-            if text.chars().count() > MAX_NAME_CHARS || text.chars().any(char::is_control) {
-                problems.add(format!(
-                    "procedure {}: its {what} is longer than {MAX_NAME_CHARS} characters or has control characters",
-                    procedure.code
-                ));
-            }
-        }
-        check_name(
-            &mut problems,
-            &format!("procedure {}", procedure.code),
-            &procedure.name,
-        );
-    }
-    for change in &package.status_changes {
-        if !(1..=10).contains(&change.status_before) || !(1..=10).contains(&change.status) {
-            problems.add(format!(
-                "a change of status from {} to {}: statuses are 1 to 10",
-                change.status_before, change.status
-            ));
-        }
-        if time::OffsetDateTime::parse(&change.at, &Rfc3339).is_err() {
-            problems.add(format!(
-                "a change of status: {:?} is not an RFC 3339 time",
-                change.at
-            ));
-        }
-    }
-    for reuse in &package.reuses {
-        if let Err(e) = ContentHash::parse(&reuse.document) {
-            problems.add(format!("a reused result: {e}"));
-        }
-        if time::OffsetDateTime::parse(&reuse.created_at, &Rfc3339).is_err() {
-            problems.add(format!(
-                "the reuse of result {}: {:?} is not an RFC 3339 time",
-                reuse.document, reuse.created_at
-            ));
-        }
     }
     if let Some(identifier) = checked.info.get("External-Identifier")
         && *identifier != d.code

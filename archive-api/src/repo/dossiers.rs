@@ -193,6 +193,56 @@ pub struct ProcedureRecord {
     pub level: String,
 }
 
+impl UnitRecord {
+    /// A unit as the registry takes it (from the API or an imported bag): a name of 1-300 characters
+    /// without control characters, in NFC, and a level of province, district or commune.
+    pub fn checked(code: &str, name: &str, level: &str) -> Result<Self, String> {
+        Ok(Self {
+            code: code.to_owned(),
+            name: registry_text(name, "name")?,
+            level: registry_level(level, false)?,
+        })
+    }
+}
+
+impl ProcedureRecord {
+    /// A procedure as the registry takes it: a name as for units, a field that may be empty, and a level
+    /// that may be empty.
+    pub fn checked(code: &str, name: &str, field: &str, level: &str) -> Result<Self, String> {
+        Ok(Self {
+            code: code.to_owned(),
+            name: registry_text(name, "name")?,
+            field: if field.trim().is_empty() {
+                String::new()
+            } else {
+                registry_text(field, "field")?
+            },
+            level: registry_level(level, true)?,
+        })
+    }
+}
+
+fn registry_text(value: &str, field: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 300 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{field} must be 1-300 characters without control characters"
+        ));
+    }
+    Ok(unicode_normalization::UnicodeNormalization::nfc(value).collect())
+}
+
+fn registry_level(value: &str, optional: bool) -> Result<String, String> {
+    match value {
+        "province" | "district" | "commune" => Ok(value.to_owned()),
+        "" if optional => Ok(String::new()),
+        other => Err(format!(
+            "level must be province, district or commune, not '{}'",
+            other.chars().take(40).collect::<String>()
+        )),
+    }
+}
+
 const DOSSIER_COLUMNS: &str = "SELECT code, procedure_code, unit_code, applicant, received_at, due_at, \
                                resolved_at, status, channel, created_at, updated_at FROM dossiers";
 

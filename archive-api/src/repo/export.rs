@@ -146,6 +146,8 @@ pub struct ImportOutcome {
     pub registry_added: u64,
     /// Reuses of other dossiers' results added.
     pub reuses_added: u64,
+    /// Changes of status added (the history of a dossier new here).
+    pub status_changes_added: u64,
 }
 
 impl ImportOutcome {
@@ -445,8 +447,9 @@ impl Repo {
                 .rows_affected();
             }
         }
+        // A name registered here reaches every dossier of that unit or procedure in the index.
         if let Some(unit) = &context.unit {
-            outcome.registry_added += sqlx::query(
+            let added = sqlx::query(
                 "INSERT INTO units (code, name, level) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
             )
             .bind(&unit.code)
@@ -455,9 +458,18 @@ impl Repo {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if added > 0 {
+                sqlx::query(
+                    "INSERT INTO dossier_changes (dossier) SELECT code FROM dossiers WHERE unit_code = $1",
+                )
+                .bind(&unit.code)
+                .execute(&mut *tx)
+                .await?;
+            }
+            outcome.registry_added += added;
         }
         if let Some(procedure) = &context.procedure {
-            outcome.registry_added += sqlx::query(
+            let added = sqlx::query(
                 "INSERT INTO procedures (code, name, field, level) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (code) DO NOTHING",
             )
@@ -468,11 +480,21 @@ impl Repo {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if added > 0 {
+                sqlx::query(
+                    "INSERT INTO dossier_changes (dossier)
+                     SELECT code FROM dossiers WHERE procedure_code = $1",
+                )
+                .bind(&procedure.code)
+                .execute(&mut *tx)
+                .await?;
+            }
+            outcome.registry_added += added;
         }
         if outcome.dossier_created {
             // A dossier already here keeps its own history.
             for change in &context.status_changes {
-                sqlx::query(
+                outcome.status_changes_added += sqlx::query(
                     "INSERT INTO status_changes (dossier_id, status_before, status, at)
                      VALUES ($1, $2, $3, $4)",
                 )
@@ -481,7 +503,8 @@ impl Repo {
                 .bind(i64::from(change.status))
                 .bind(&change.at)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
             }
         }
         for reuse in &context.reuses {
@@ -496,8 +519,8 @@ impl Repo {
             .await?
             .rows_affected();
         }
-        if outcome.documents_superseded > 0 || outcome.registry_added > 0 {
-            // The index follows this log: it drops the replaced documents' pages and takes the names.
+        if outcome.documents_superseded > 0 {
+            // The index follows this log and drops the replaced documents' pages.
             sqlx::query("INSERT INTO dossier_changes (dossier) VALUES ($1)")
                 .bind(&dossier.code)
                 .execute(&mut *tx)

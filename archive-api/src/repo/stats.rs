@@ -98,8 +98,7 @@ impl Repo {
         key: &str,
     ) -> Result<Vec<StatsRow>, RepoError> {
         // $1 first day, $2 day after the last. `open` = not closed before a date: not resolved by then
-        // and not refused, withdrawn or stopped (3, 7, 8), by the status the dossier had then: the last
-        // change before that day, else the status before its first change, else its status now.
+        // and not refused, withdrawn or stopped (3, 7, 8), by the status the dossier had then.
         let sql = format!(
             "WITH scoped AS (
                  SELECT d.*, {key} AS key,
@@ -192,14 +191,14 @@ impl Repo {
     }
 }
 
-/// The status dossier `d` had at the start of `day` (a bound `YYYY-MM-DD`).
+/// The status dossier `d` had at the start of `day` (a bound `YYYY-MM-DD`): the status before its first
+/// change on or after that day, else its status now (so the current period always counts the live
+/// status, whatever the history says).
 fn status_on(day: &str) -> String {
     format!(
         "COALESCE(
-             (SELECT s.status FROM status_changes s
-               WHERE s.dossier_id = d.id AND substr(s.at, 1, 10) < {day} ORDER BY s.id DESC LIMIT 1),
              (SELECT s.status_before FROM status_changes s
-               WHERE s.dossier_id = d.id ORDER BY s.id LIMIT 1),
+               WHERE s.dossier_id = d.id AND substr(s.at, 1, 10) >= {day} ORDER BY s.id LIMIT 1),
              d.status)"
     )
 }
@@ -216,7 +215,8 @@ mod tests {
 
     /// A dossier received on 2023-01-10 and paused on 2023-02-15 (additional documents requested, 5) is
     /// in progress at the end of January and paused at the end of February, whatever it is now; resumed
-    /// (4) and then withdrawn (7) since, it is open when March starts.
+    /// (4) on the first day of March, it is still paused when March starts and in progress at its end;
+    /// withdrawn (7) in April, it is closed at the end of April.
     #[tokio::test]
     async fn a_past_period_counts_each_dossier_by_its_status_then() {
         let dir = tempfile::tempdir().unwrap();
@@ -261,7 +261,7 @@ mod tests {
         );
         for (id, at) in [
             (1, "2023-02-15T10:00:00+07:00"),
-            (2, "2023-03-20T08:00:00+07:00"),
+            (2, "2023-03-01T08:00:00+07:00"),
             (3, "2023-04-02T16:30:00+07:00"),
         ] {
             sqlx::query("UPDATE status_changes SET at = $1 WHERE id = (SELECT MIN(id) + $2 FROM status_changes)")

@@ -57,26 +57,6 @@ struct ProcedureQuery {
     limit: Option<u32>,
 }
 
-fn text(value: &str, field: &str) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > 300 || value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "{field} must be 1-300 characters without control characters"
-        )));
-    }
-    Ok(unicode_normalization::UnicodeNormalization::nfc(value).collect())
-}
-
-fn level(value: &str, optional: bool) -> Result<String, ApiError> {
-    match value {
-        "province" | "district" | "commune" => Ok(value.to_owned()),
-        "" if optional => Ok(String::new()),
-        other => Err(ApiError::invalid(format!(
-            "level must be province, district or commune, not '{other}'"
-        ))),
-    }
-}
-
 /// Every registered unit.
 #[utoipa::path(get, path = "/v1/units", tag = "registry",
     responses((status = 200, body = Vec<UnitRecord>), (status = 401, body = ErrorBody)))]
@@ -102,11 +82,8 @@ async fn put_unit(
     caller
         .require(&archive, Permission::Manage, "unit.put", code.as_str())
         .await?;
-    let unit = UnitRecord {
-        code: code.as_str().to_owned(),
-        name: text(&body.name, "name")?,
-        level: level(&body.level, false)?,
-    };
+    let unit =
+        UnitRecord::checked(code.as_str(), &body.name, &body.level).map_err(ApiError::invalid)?;
     archive.repo().put_unit(&unit).await?;
     caller
         .record(
@@ -148,17 +125,8 @@ async fn put_procedure(
     caller
         .require(&archive, Permission::Manage, "procedure.put", code.as_str())
         .await?;
-    let field = if body.field.trim().is_empty() {
-        String::new()
-    } else {
-        text(&body.field, "field")?
-    };
-    let procedure = ProcedureRecord {
-        code: code.as_str().to_owned(),
-        name: text(&body.name, "name")?,
-        field,
-        level: level(&body.level, true)?,
-    };
+    let procedure = ProcedureRecord::checked(code.as_str(), &body.name, &body.field, &body.level)
+        .map_err(ApiError::invalid)?;
     archive.repo().put_procedure(&procedure).await?;
     caller
         .record(
