@@ -238,6 +238,20 @@ fn dump_rows(sohoa: &Sohoa) -> Vec<Vec<String>> {
     rows
 }
 
+/// A copy of `bag` at `to` whose `dossier.json` `change` has altered, with manifests made again: a bag
+/// valid as BagIt, whatever its description now says.
+fn with_description(bag: &Path, to: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    copy_dir(bag, to);
+    let mut described = description(to);
+    change(&mut described);
+    std::fs::write(
+        to.join("data/metadata/dossier.json"),
+        serde_json::to_vec_pretty(&described).unwrap(),
+    )
+    .unwrap();
+    remanifest(to);
+}
+
 /// Makes a bag's manifests, Payload-Oxum and tag manifests again with the real tools, after a change to
 /// its payload: a bag valid as BagIt, whatever its payload now says.
 fn remanifest(bag: &Path) {
@@ -591,26 +605,19 @@ fn imported_bag_restores_the_dossier_row_for_row_and_a_second_import_changes_not
     // A bag written elsewhere may give its times in another offset: they are stored in Vietnam time, the
     // same instant (the statistics take the day from the text).
     let utc = source.dir.path().join("bags/utc");
-    copy_dir(&bag, &utc);
-    let mut altered = description(&utc);
-    let at = altered["status_changes"][0]["at"]
+    let at = described["status_changes"][0]["at"]
         .as_str()
         .unwrap()
         .to_owned();
-    let instant = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+    let written = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
         .unwrap()
-        .to_offset(time::UtcOffset::UTC);
-    let written = instant
+        .to_offset(time::UtcOffset::UTC)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     assert!(written.ends_with('Z'), "{written}");
-    altered["status_changes"][0]["at"] = serde_json::Value::from(written);
-    std::fs::write(
-        utc.join("data/metadata/dossier.json"),
-        serde_json::to_vec_pretty(&altered).unwrap(),
-    )
-    .unwrap();
-    remanifest(&utc);
+    with_description(&bag, &utc, |described| {
+        described["status_changes"][0]["at"] = serde_json::Value::from(written);
+    });
     let fresh = Sohoa::new();
     let said_utc = fresh.ok(&["import", utc.to_str().unwrap()]);
     assert!(
@@ -688,16 +695,10 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
 
     // A certified copy said to certify a document that is not the dossier's.
     let foreign = work.join("foreign-copy");
-    copy_dir(&bag, &foreign);
-    let mut altered = description(&foreign);
     let stranger = "0".repeat(64);
-    altered["copies"][0]["document"] = serde_json::Value::from(stranger.as_str());
-    std::fs::write(
-        foreign.join("data/metadata/dossier.json"),
-        serde_json::to_vec_pretty(&altered).unwrap(),
-    )
-    .unwrap();
-    remanifest(&foreign);
+    with_description(&bag, &foreign, |described| {
+        described["copies"][0]["document"] = serde_json::Value::from(stranger.as_str());
+    });
     let target = Sohoa::new();
     let output = target.run(&["import", foreign.to_str().unwrap()]);
     assert_refused(&output, &["certified copy", &stranger]);
@@ -705,15 +706,9 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
 
     // A certified copy described with another signer than the one that signed it.
     let resigned = work.join("resigned-copy");
-    copy_dir(&bag, &resigned);
-    let mut altered = description(&resigned);
-    altered["copies"][0]["certificate"] = serde_json::Value::from("ab".repeat(32));
-    std::fs::write(
-        resigned.join("data/metadata/dossier.json"),
-        serde_json::to_vec_pretty(&altered).unwrap(),
-    )
-    .unwrap();
-    remanifest(&resigned);
+    with_description(&bag, &resigned, |described| {
+        described["copies"][0]["certificate"] = serde_json::Value::from("ab".repeat(32));
+    });
     let target = Sohoa::new();
     let output = target.run(&["import", resigned.to_str().unwrap()]);
     assert_refused(&output, &["data/copies/", "not the", &"ab".repeat(32)]);
@@ -721,18 +716,12 @@ fn tampered_and_hostile_bags_are_refused_naming_the_file_and_nothing_is_recorded
 
     // Registry names for another unit, a level the registry has no place for, a reuse that is no hash.
     let misnamed = work.join("misnamed");
-    copy_dir(&bag, &misnamed);
-    let mut altered = description(&misnamed);
-    altered["unit"]["code"] = serde_json::Value::from("000.00.16.H27");
-    altered["procedure"]["level"] = serde_json::Value::from("x".repeat(600));
-    altered["reuses"][0]["document"] = serde_json::Value::from("../../etc/passwd");
-    altered["status_changes"][0]["status"] = serde_json::Value::from(11);
-    std::fs::write(
-        misnamed.join("data/metadata/dossier.json"),
-        serde_json::to_vec_pretty(&altered).unwrap(),
-    )
-    .unwrap();
-    remanifest(&misnamed);
+    with_description(&bag, &misnamed, |described| {
+        described["unit"]["code"] = serde_json::Value::from("000.00.16.H27");
+        described["procedure"]["level"] = serde_json::Value::from("x".repeat(600));
+        described["reuses"][0]["document"] = serde_json::Value::from("../../etc/passwd");
+        described["status_changes"][0]["status"] = serde_json::Value::from(11);
+    });
     let target = Sohoa::new();
     let output = target.run(&["import", misnamed.to_str().unwrap()]);
     assert_refused(
