@@ -857,6 +857,59 @@ fn statistics_count_dossiers_by_their_dates_and_export_as_csv() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(clerk.get("/v1/stats").status(), StatusCode::FORBIDDEN);
+
+    // The citizen brought the missing papers on 5 January, entered at the desk today: December still
+    // counts the dossier as paused, January as in progress from then on.
+    let paused = format!("/v1/dossiers/{UNIT}-231215-0006");
+    let refusals = [
+        (
+            json!({"status": 4, "status_changed_at": "2023-12-14"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"status": 4, "status_changed_at": "2099-01-01"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"status_changed_at": "2024-01-05"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (body, status) in refusals {
+        assert_eq!(
+            clerk.patch(&paused, body.clone()).status(),
+            status,
+            "{body}"
+        );
+    }
+    let resumed = clerk.patch(
+        &paused,
+        json!({"status": 4, "status_changed_at": "2024-01-05T09:30:00+07:00"}),
+    );
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let month = |from: &str, to: &str| -> Vec<i64> {
+        let stats: Value = admin
+            .get(&format!("/v1/stats?from={from}&to={to}&group=total"))
+            .json()
+            .unwrap();
+        figures(
+            &stats["rows"][0],
+            &["carried_over", "in_progress", "paused"],
+        )
+    };
+    assert_eq!(month("2023-12-01", "2023-12-31"), [2, 1, 1], "December");
+    // January: 0002 and 0006 carried over; with 0008, three in progress at the end.
+    assert_eq!(month("2024-01-01", "2024-01-31"), [2, 3, 0], "January");
+    // A change before the last one recorded is refused too.
+    assert_eq!(
+        clerk
+            .patch(
+                &paused,
+                json!({"status": 5, "status_changed_at": "2024-01-04"})
+            )
+            .status(),
+        StatusCode::CONFLICT
+    );
 }
 
 #[test]

@@ -64,6 +64,8 @@ pub struct DossierChange {
     pub due_at: Option<String>,
     /// New resolved time.
     pub resolved_at: Option<String>,
+    /// When the status changed (Vietnam time), when not now.
+    pub status_at: Option<String>,
 }
 
 /// Which dossiers to list.
@@ -373,7 +375,10 @@ impl Repo {
     ) -> Result<Option<DossierRecord>, RepoError> {
         let mut tx = self.begin_followed_write().await?;
         let sql = format!(
-            "SELECT id, status FROM dossiers WHERE code = $1{}",
+            "SELECT id, status, received_at,
+                    (SELECT s.at FROM status_changes s WHERE s.dossier_id = dossiers.id
+                      ORDER BY s.id DESC LIMIT 1)
+             FROM dossiers WHERE code = $1{}",
             self.backend.for_update()
         );
         let Some(before) = sqlx::query(&sql)
@@ -387,6 +392,22 @@ impl Repo {
         if let Some(status) = change.status
             && i64::from(status) != before.get::<i64, _>(1)
         {
+            let at = change.status_at.clone().unwrap_or_else(|| now.clone());
+            let seconds = crate::time::unix_seconds;
+            let received: String = before.get(2);
+            let last: Option<String> = before.get(3);
+            for (earlier, what) in [
+                (Some(received), "its receipt"),
+                (last, "its last change of status"),
+            ] {
+                if let Some(earlier) = earlier
+                    && seconds(&at) < seconds(&earlier)
+                {
+                    return Err(RepoError::Conflict(format!(
+                        "the status of {code} cannot have changed at {at}, before {what} at {earlier}"
+                    )));
+                }
+            }
             sqlx::query(
                 "INSERT INTO status_changes (dossier_id, status_before, status, at)
                  VALUES ($1, $2, $3, $4)",
@@ -394,7 +415,7 @@ impl Repo {
             .bind(before.get::<i64, _>(0))
             .bind(before.get::<i64, _>(1))
             .bind(i64::from(status))
-            .bind(&now)
+            .bind(&at)
             .execute(&mut *tx)
             .await?;
         }

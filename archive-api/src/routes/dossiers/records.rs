@@ -56,6 +56,10 @@ pub(crate) struct DossierPatch {
     due_at: Option<String>,
     /// Resolved time.
     resolved_at: Option<String>,
+    /// When the status changed, for a change entered after the fact (RFC 3339, or a day `YYYY-MM-DD`);
+    /// absent: now. Not in the future, nor before the dossier's receipt or its last change of status.
+    /// The statistics of a period count each dossier by the status it had then.
+    status_changed_at: Option<String>,
 }
 
 /// A dossier with its documents, their pages, and the pages waiting to be packaged.
@@ -304,11 +308,25 @@ pub(super) async fn update_dossier(
     if matches!(status, Some(9 | 10)) && resolved_at.is_none() && dossier.resolved_at.is_none() {
         resolved_at = Some(crate::time::now_rfc3339());
     }
+    let status_at = time_param(patch.status_changed_at.as_deref(), "status_changed_at")?;
+    if let Some(at) = &status_at {
+        if status.is_none() {
+            return Err(ApiError::invalid(
+                "status_changed_at says when the status changed: give the status too",
+            ));
+        }
+        if crate::time::unix_seconds(at) > crate::time::unix_seconds(&crate::time::now_rfc3339()) {
+            return Err(ApiError::invalid(format!(
+                "status_changed_at {at} is in the future"
+            )));
+        }
+    }
     let change = DossierChange {
         status,
         applicant: patch.applicant.as_deref().map(applicant_name).transpose()?,
         due_at: time_param(patch.due_at.as_deref(), "due_at")?,
         resolved_at,
+        status_at,
     };
     let updated = archive
         .repo()
